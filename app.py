@@ -1,0 +1,66 @@
+"""HF Playground: the Gradio app. `build_app()` only assembles the tabs; `python app.py` serves it.
+
+Nothing heavy happens at import or build time: no model, no network, no torch import. The header fills in the
+device and online mode on page load.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import gradio as gr
+from starlette.middleware import Middleware
+
+from services.config import get_settings
+from services.jobs import JobManager
+from tabs import header
+from tabs import jobs as jobs_tab
+from tabs import models as models_tab
+from tabs.session import OwnerCookieMiddleware
+
+ASSETS = Path(__file__).resolve().parent / "assets"
+logger = logging.getLogger(__name__)
+
+
+def build_app(manager: JobManager | None = None) -> gr.Blocks:
+    """The whole UI. Pass a `JobManager` to share one (tests do); otherwise one is made from the settings."""
+    manager = manager or JobManager.from_settings()
+    with gr.Blocks(title="HF Playground") as demo:
+        env_status = header.build()
+        with gr.Tabs():
+            with gr.Tab("Models", id="models"):
+                models = models_tab.build(manager)
+            with gr.Tab("Jobs", id="jobs"):
+                jobs = jobs_tab.build(manager)
+        demo.load(header.environment_html, None, env_status, api_visibility="private")
+        demo.load(models.listing, [models.task, models.show_all], models.table, api_visibility="private")
+        demo.load(jobs.view, [jobs.selected], jobs.outputs, api_visibility="private")
+    return demo
+
+
+def launch_kwargs() -> dict:
+    """Everything `launch()` needs besides host and port: style, upload limit, the owner cookie."""
+    settings = get_settings()
+    return {
+        "theme": gr.themes.Soft(primary_hue="orange", secondary_hue="amber", neutral_hue="slate"),
+        "css_paths": [ASSETS / "style.css"],
+        "max_file_size": settings.max_upload_bytes,
+        "app_kwargs": {"middleware": [Middleware(OwnerCookieMiddleware, secure=settings.on_space)]},
+    }
+
+
+def main() -> None:
+    logging.basicConfig(level=os.environ.get("PLAYGROUND_LOG_LEVEL", "INFO"))
+    demo = build_app()
+    demo.queue(default_concurrency_limit=8)
+    demo.launch(
+        server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+        server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+        **launch_kwargs(),
+    )
+
+
+if __name__ == "__main__":
+    main()

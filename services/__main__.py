@@ -1,0 +1,127 @@
+"""The command line: the same service functions the tabs call, scriptable and printing JSON.
+
+    python -m services info                      device, offline mode, storage folder
+    python -m services models [--task T]         the model catalog as JSON
+    python -m services prepare MODEL [--task T]  make a model ready (convert/download) and check it loads
+    python -m services jobs [--owner O]          your jobs as JSON
+    python -m services job ID [--owner O]        one job with its last log lines
+
+A user mistake prints one sentence on stderr and exits with status 2. The CLI acts as its own owner,
+``cli:<login name>``; `--owner` picks another (for example to look at the jobs a browser session started).
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import logging
+import sys
+
+from services.errors import PlaygroundError
+
+
+def _default_owner() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:
+        return "cli:user"
+
+
+def _print(data) -> None:
+    json.dump(data, sys.stdout, indent=2, ensure_ascii=False, default=str)
+    sys.stdout.write("\n")
+
+
+def cmd_info(args: argparse.Namespace) -> None:
+    from services.system import describe
+
+    _print(describe())
+
+
+def cmd_models(args: argparse.Namespace) -> None:
+    from services.models import catalog
+
+    available_only = None if not args.all else False
+    _print([e.to_dict() for e in catalog(args.task, owner=args.owner, available_only=available_only)])
+
+
+def cmd_prepare(args: argparse.Namespace) -> None:
+    from services.events import EventWriter
+    from services.loading import load
+    from services.models import resolve
+
+    events = EventWriter()
+    task = args.task or (resolve(args.model, args.owner).tasks or ("feature-extraction",))[0]
+    loaded = load(args.model, task, owner=args.owner, progress=events.progress)
+    summary = {
+        "id": loaded.id,
+        "task": task,
+        "location": loaded.location,
+        "device": loaded.device,
+        "dtype": loaded.dtype,
+        "parameters_mb": round(loaded.nbytes / 2**20, 1),
+        "load_seconds": round(loaded.load_seconds, 2),
+    }
+    events.result(summary)
+    _print(summary)
+
+
+def _manager():
+    from services.jobs import JobManager
+
+    return JobManager.from_settings()
+
+
+def cmd_jobs(args: argparse.Namespace) -> None:
+    _print([r.to_dict() for r in _manager().list(args.owner)])
+
+
+def cmd_job(args: argparse.Namespace) -> None:
+    manager = _manager()
+    record = manager.get(args.id, args.owner).to_dict()
+    record["logs"] = manager.logs(args.id, args.owner, tail=args.tail)
+    _print(record)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m services", description="HF Playground from the command line.")
+    parser.add_argument("--verbose", "-v", action="store_true", help="log what happens on stderr")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, func, help_: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.add_argument("--owner", default=_default_owner(), help="act as this owner (default: cli:<login>)")
+        p.set_defaults(func=func)
+        return p
+
+    add("info", cmd_info, "Show the device, offline mode and storage folder.")
+    p = add("models", cmd_models, "Print the model catalog as JSON.")
+    p.add_argument("--task", help="only models that can do this task (e.g. text-generation)")
+    p.add_argument("--all", action="store_true", help="include models that are not available now")
+    p = add("prepare", cmd_prepare, "Make a model ready to use (convert or download it) and check that it loads.")
+    p.add_argument("model", help="catalog id, Hub id, trained:<name> or folder")
+    p.add_argument("--task", help="the task to load it for (default: its first task)")
+    add("jobs", cmd_jobs, "List your jobs as JSON.")
+    p = add("job", cmd_job, "Show one job with its last log lines.")
+    p.add_argument("id")
+    p.add_argument("--tail", type=int, default=50, help="how many log lines to show")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr)
+    try:
+        args.func(args)
+    except PlaygroundError as err:
+        print(f"Error: {err}", file=sys.stderr)
+        return 2
+    except ValueError as err:  # bad arguments such as an unknown task
+        print(f"Error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

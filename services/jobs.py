@@ -1,0 +1,490 @@
+"""The job engine: long work in background threads the manager owns, recorded in SQLite.
+
+Two kinds of job:
+- in-process: ``submit(kind, owner, fn)`` runs ``fn(ctx)`` in a thread; `JobContext` reports progress, logs,
+  metrics and artifacts, and tells the work when Cancel was pressed (it gets to save, then returns).
+- child-process: ``submit_command(kind, owner, args)`` runs ``python -m services ARGS`` (under
+  ``accelerate launch`` when the machine has several GPUs); a supervisor thread turns the child's JSON-lines
+  events (`services.events`) into progress. A crash, an out-of-memory kill or a cancel of the child never
+  touches the app. Cancel sends SIGTERM, waits the grace period, then kills the process group.
+
+Status: queued -> running -> succeeded | failed | cancelled | interrupted. Jobs that need the GPU wait, in order,
+for one of `gpu_slots`. Jobs left running by a manager that died are marked `interrupted` when the next
+manager starts (their orphaned child processes are stopped). Every read and cancel names the owner: a job of
+another owner is reported as not found.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from services.errors import JobNotFound, PlaygroundError
+from services.events import parse_event
+from services.jobstore import ACTIVE, JobRecord, JobStore
+
+logger = logging.getLogger(__name__)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+_SECRET_KEYS = re.compile(r"token|password|secret|api[_-]?key", re.IGNORECASE)
+_TOKEN_TEXT = re.compile(r"hf_[A-Za-z0-9]{10,}")
+
+
+class JobCancelled(Exception):
+    """Raised by `JobContext.check_cancelled()`; the job ends as `cancelled`, not `failed`."""
+
+
+def redact(value: Any) -> Any:
+    """Drop secrets from a config before it is stored: keys that name a token, and hf_... strings."""
+    if isinstance(value, dict):
+        return {k: ("***" if _SECRET_KEYS.search(str(k)) else redact(v)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact(v) for v in value]
+    if isinstance(value, str):
+        return _TOKEN_TEXT.sub("hf_***", value)
+    return value
+
+
+def _process_identity(pid: int) -> str | None:
+    """pid plus start time, so a recycled pid is never mistaken for the process we started."""
+    try:
+        import psutil
+
+        return f"{pid}:{psutil.Process(pid).create_time():.2f}"
+    except Exception:
+        return None
+
+
+def _identity_alive(identity: str | None) -> bool:
+    if not identity:
+        return False
+    pid = int(identity.split(":")[0])
+    return _process_identity(pid) == identity
+
+
+@dataclass
+class JobContext:
+    """Handed to in-process work: report with it, and poll `cancelled` between steps."""
+
+    job_id: str
+    config: dict
+    workdir: Path
+    _manager: JobManager
+    _cancel: threading.Event = field(repr=False)
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def check_cancelled(self) -> None:
+        if self._cancel.is_set():
+            raise JobCancelled()
+
+    def progress(self, fraction: float, message: str | None = None) -> None:
+        self._manager._on_progress(self.job_id, fraction, message)
+
+    def log(self, line: str) -> None:
+        self._manager._on_log(self.job_id, line)
+
+    def metrics(self, values: dict, step: int | None = None) -> None:
+        self._manager._on_metrics(self.job_id, values, step)
+
+    def artifact(self, path: str | Path, kind: str = "file", **meta: Any) -> None:
+        self._manager._on_artifact(self.job_id, {"path": str(path), "kind": kind, **meta})
+
+
+class _GpuSlots:
+    """First come, first served slots for heavy jobs; a cancelled waiter leaves the line."""
+
+    def __init__(self, slots: int):
+        self.free = slots
+        self.waiting: list[str] = []
+        self.cond = threading.Condition()
+
+    def acquire(self, job_id: str, cancel: threading.Event, on_wait: Callable[[int], None]) -> bool:
+        reported = -1
+        with self.cond:
+            self.waiting.append(job_id)
+            try:
+                while not (self.free > 0 and self.waiting[0] == job_id):
+                    if cancel.is_set():
+                        return False
+                    ahead = self.waiting.index(job_id) + (0 if self.free > 0 else 1)
+                    if ahead != reported:
+                        on_wait(ahead)
+                        reported = ahead
+                    self.cond.wait(timeout=0.5)
+                self.free -= 1
+                return True
+            finally:
+                self.waiting.remove(job_id)
+                self.cond.notify_all()
+
+    def release(self) -> None:
+        with self.cond:
+            self.free += 1
+            self.cond.notify_all()
+
+
+class JobManager:
+    """Owns every background thread and child process of the app. One per app process."""
+
+    def __init__(self, db_path: Path, jobs_dir: Path, gpu_slots: int = 1, cancel_grace_s: float = 30.0):
+        self.store = JobStore(db_path)
+        self.jobs_dir = Path(jobs_dir)
+        self.jobs_dir.mkdir(parents=True, exist_ok=True)
+        self.cancel_grace_s = cancel_grace_s
+        self.identity = _process_identity(os.getpid()) or f"{os.getpid()}:0"
+        self._gpu = _GpuSlots(gpu_slots)
+        self._lock = threading.Lock()
+        self._threads: dict[str, threading.Thread] = {}
+        self._cancels: dict[str, threading.Event] = {}
+        self._last_write: dict[str, float] = {}
+        self.recovered = self._recover()
+
+    @classmethod
+    def from_settings(cls) -> JobManager:
+        from services.config import get_settings
+
+        s = get_settings()
+        return cls(s.db_path, s.jobs_dir, gpu_slots=s.gpu_slots, cancel_grace_s=s.cancel_grace_s)
+
+    # ---- submitting -------------------------------------------------------------------------------------------
+
+    def submit(
+        self,
+        kind: str,
+        owner: str,
+        fn: Callable[[JobContext], dict | None],
+        *,
+        title: str,
+        config: dict | None = None,
+        needs_gpu: bool = False,
+    ) -> str:
+        """Run `fn(ctx)` in a background thread; its returned dict becomes the job's result."""
+        record = self._create(kind, owner, title, config, needs_gpu, command=None)
+        self._start(record, lambda ctx: self._run_function(record.id, fn, ctx))
+        return record.id
+
+    def submit_command(
+        self,
+        kind: str,
+        owner: str,
+        args: list[str],
+        *,
+        title: str,
+        config: dict | None = None,
+        needs_gpu: bool = False,
+        module: str = "services",
+        env: dict[str, str] | None = None,
+    ) -> str:
+        """Run ``python -m MODULE ARGS`` as a supervised child process. `env` (e.g. a token) is never stored."""
+        command = launcher_command(module, args)
+        record = self._create(kind, owner, title, config, needs_gpu, command=redact(command))
+        self._start(record, lambda ctx: self._run_child(record.id, command, env or {}, ctx))
+        return record.id
+
+    def _create(self, kind, owner, title, config, needs_gpu, command) -> JobRecord:
+        if not owner:
+            raise ValueError("every job needs an owner")
+        record = JobRecord(
+            id=uuid.uuid4().hex[:12],
+            kind=kind,
+            owner=owner,
+            title=title,
+            config=redact(config or {}),
+            status="queued",
+            manager=self.identity,
+            needs_gpu=needs_gpu,
+            command=command,
+            message="Waiting to start",
+        )
+        self.store.create(record)
+        return record
+
+    def _start(self, record: JobRecord, body: Callable[[JobContext], None]) -> None:
+        cancel = threading.Event()
+        workdir = self.jobs_dir / record.id
+        workdir.mkdir(parents=True, exist_ok=True)
+        ctx = JobContext(record.id, record.config, workdir, self, cancel)
+        thread = threading.Thread(target=self._lifecycle, args=(record, body, ctx), name=f"job-{record.id}", daemon=True)
+        with self._lock:
+            self._threads[record.id] = thread
+            self._cancels[record.id] = cancel
+        thread.start()
+
+    # ---- the lifecycle, in the job's own thread ----------------------------------------------------------------
+
+    def _lifecycle(self, record: JobRecord, body: Callable[[JobContext], None], ctx: JobContext) -> None:
+        cancel = self._cancels[record.id]
+        holds_gpu = False
+        try:
+            if record.needs_gpu:
+                holds_gpu = self._gpu.acquire(
+                    record.id,
+                    cancel,
+                    lambda ahead: self._set_message(record.id, f"Waiting for the GPU ({ahead} job(s) ahead)"),
+                )
+                if not holds_gpu:
+                    self._finish(record.id, "cancelled", message="Cancelled before it started")
+                    return
+            if cancel.is_set():
+                self._finish(record.id, "cancelled", message="Cancelled before it started")
+                return
+            self.store.update(record.id, status="running", started_at=time.time(), message="Running")
+            body(ctx)
+        except Exception as err:  # the app must survive anything a job does
+            logger.exception("Job %s crashed in its supervisor", record.id)
+            self._finish(record.id, "failed", error=f"Internal error: {err}")
+        finally:
+            if holds_gpu:
+                self._gpu.release()
+            with self._lock:
+                self._threads.pop(record.id, None)
+                self._cancels.pop(record.id, None)
+                self._last_write.pop(record.id, None)
+
+    def _run_function(self, job_id: str, fn: Callable[[JobContext], dict | None], ctx: JobContext) -> None:
+        try:
+            result = fn(ctx)
+        except JobCancelled:
+            self._finish(job_id, "cancelled", message="Cancelled")
+            return
+        except PlaygroundError as err:
+            self._on_log(job_id, f"Error: {err}")
+            self._finish(job_id, "failed", error=str(err))
+            return
+        except Exception as err:
+            logger.exception("Job %s failed", job_id)
+            for line in traceback.format_exc().splitlines():
+                self._on_log(job_id, line)
+            self._finish(job_id, "failed", error=f"{type(err).__name__}: {err}")
+            return
+        if ctx.cancelled:
+            self._finish(job_id, "cancelled", message="Cancelled (work saved so far is kept)", result=result)
+        else:
+            self._finish(job_id, "succeeded", result=result)
+
+    def _run_child(self, job_id: str, command: list[str], env: dict[str, str], ctx: JobContext) -> None:
+        child_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1", "PLAYGROUND_JOB_ID": job_id}
+        child_env["PLAYGROUND_JOB_DIR"] = str(ctx.workdir)
+        log_path = ctx.workdir / "output.log"
+        proc = subprocess.Popen(
+            command,
+            cwd=PROJECT_ROOT,
+            env=child_env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            bufsize=1,
+            start_new_session=True,  # its own process group: cancel reaches accelerate's workers too
+        )
+        self.store.update(job_id, child=_process_identity(proc.pid))
+        watcher = threading.Thread(target=self._watch_cancel, args=(job_id, proc, ctx._cancel), daemon=True)
+        watcher.start()
+        error_message = None
+        tail: list[str] = []
+        with open(log_path, "a", encoding="utf-8") as log_file:
+            assert proc.stdout is not None
+            for raw in proc.stdout:
+                line = _TOKEN_TEXT.sub("hf_***", raw.rstrip("\n"))
+                event = parse_event(line)
+                if event is None:
+                    log_file.write(line + "\n")
+                    log_file.flush()
+                    tail = (tail + [line])[-20:]
+                    self._on_log(job_id, line)
+                elif event["type"] == "error":
+                    error_message = str(event.get("message", ""))
+                    self._on_log(job_id, f"Error: {error_message}")
+                else:
+                    self._on_child_event(job_id, event)
+        code = proc.wait()
+        if ctx.cancelled:
+            self._finish(job_id, "cancelled", message="Cancelled (work saved so far is kept)")
+        elif code == 0:
+            self._finish(job_id, "succeeded")
+        elif code in (-signal.SIGKILL, 137):
+            self._finish(job_id, "failed", error="The job was killed, most likely because it ran out of memory.")
+        else:
+            reason = error_message or next((t for t in reversed(tail) if t.strip()), "") or f"exit status {code}"
+            self._finish(job_id, "failed", error=reason)
+
+    def _watch_cancel(self, job_id: str, proc: subprocess.Popen, cancel: threading.Event) -> None:
+        while proc.poll() is None:
+            if cancel.wait(timeout=0.5):
+                break
+        if proc.poll() is not None:
+            return
+        self._signal_group(proc, signal.SIGTERM)
+        self._set_message(job_id, "Stopping: the job is saving its work")
+        try:
+            proc.wait(timeout=self.cancel_grace_s)
+        except subprocess.TimeoutExpired:
+            logger.warning("Job %s ignored SIGTERM for %.0f s: killing it", job_id, self.cancel_grace_s)
+            self._signal_group(proc, signal.SIGKILL)
+
+    @staticmethod
+    def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            pass
+
+    # ---- reports from the work ---------------------------------------------------------------------------------
+
+    def _on_child_event(self, job_id: str, event: dict) -> None:
+        kind = event["type"]
+        if kind == "progress":
+            self._on_progress(job_id, event.get("fraction", 0.0), event.get("message"))
+        elif kind == "log":
+            self._on_log(job_id, str(event.get("line", "")))
+        elif kind == "metrics":
+            self._on_metrics(job_id, event.get("values") or {}, event.get("step"))
+        elif kind == "artifact":
+            self._on_artifact(job_id, {k: v for k, v in event.items() if k != "type"})
+        elif kind == "result":
+            self.store.update(job_id, result=redact(event.get("values") or {}))
+
+    def _on_progress(self, job_id: str, fraction: float, message: str | None) -> None:
+        fields: dict[str, Any] = {"progress": max(0.0, min(1.0, float(fraction)))}
+        if message:
+            fields["message"] = message
+        # Progress may arrive thousands of times a second; the record needs a few writes a second at most.
+        now = time.monotonic()
+        if fraction < 1.0 and now - self._last_write.get(job_id, 0.0) < 0.2:
+            return
+        self._last_write[job_id] = now
+        self.store.update(job_id, **fields)
+
+    def _on_log(self, job_id: str, line: str) -> None:
+        self.store.add_event(job_id, "log", {"line": _TOKEN_TEXT.sub("hf_***", line)})
+
+    def _on_metrics(self, job_id: str, values: dict, step: int | None) -> None:
+        self.store.add_event(job_id, "metrics", {"values": values, "step": step})
+        record = self.store.get(job_id)
+        if record is not None:
+            self.store.update(job_id, metrics={**record.metrics, **values})
+
+    def _on_artifact(self, job_id: str, artifact: dict) -> None:
+        record = self.store.get(job_id)
+        if record is not None:
+            self.store.update(job_id, artifacts=[*record.artifacts, redact(artifact)])
+
+    def _set_message(self, job_id: str, message: str) -> None:
+        self.store.update(job_id, message=message)
+
+    def _finish(self, job_id: str, status: str, *, message: str | None = None, error: str | None = None,
+                result: dict | None = None) -> None:
+        fields: dict[str, Any] = {"status": status, "finished_at": time.time()}
+        fields["message"] = message or {"succeeded": "Done", "failed": "Failed"}.get(status, status.capitalize())
+        if status == "succeeded":
+            fields["progress"] = 1.0
+        if error is not None:
+            fields["error"] = _TOKEN_TEXT.sub("hf_***", error)
+        if result is not None:
+            fields["result"] = redact(result)
+        self.store.update(job_id, **fields)
+        logger.info("Job %s %s%s", job_id, status, f": {error}" if error else "")
+
+    # ---- reading and cancelling, always for one owner ----------------------------------------------------------
+
+    def get(self, job_id: str, owner: str) -> JobRecord:
+        record = self.store.get(job_id)
+        if record is None or record.owner != owner:
+            raise JobNotFound(f"There is no job '{job_id}' among your jobs.")
+        return record
+
+    def list(self, owner: str, limit: int = 100) -> list[JobRecord]:
+        return self.store.list(owner, limit)
+
+    def logs(self, job_id: str, owner: str, tail: int = 200) -> list[str]:
+        self.get(job_id, owner)
+        return self.store.tail_logs(job_id, tail)
+
+    def events(self, job_id: str, owner: str, after: int = 0, types: tuple[str, ...] | None = None) -> list[dict]:
+        self.get(job_id, owner)
+        return self.store.events(job_id, after, types)
+
+    def cancel(self, job_id: str, owner: str) -> JobRecord:
+        """Ask the job to stop; it ends as `cancelled` once it has saved. Finished jobs are left as they are."""
+        record = self.get(job_id, owner)
+        with self._lock:
+            event = self._cancels.get(job_id)
+        if event is not None and not record.done:
+            event.set()
+            self._set_message(job_id, "Cancelling")
+        return self.store.get(job_id)  # type: ignore[return-value]
+
+    def wait(self, job_id: str, timeout: float | None = None) -> JobRecord:
+        """Block until the job's thread ends (tests and the CLI); returns the final record."""
+        with self._lock:
+            thread = self._threads.get(job_id)
+        if thread is not None:
+            thread.join(timeout)
+        return self.store.get(job_id)  # type: ignore[return-value]
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """Cancel everything still running and wait a little for it to save."""
+        with self._lock:
+            cancels = list(self._cancels.values())
+            threads = list(self._threads.values())
+        for event in cancels:
+            event.set()
+        deadline = time.monotonic() + timeout
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    def _recover(self) -> list[str]:
+        """Mark jobs whose manager is gone as interrupted, and stop their orphaned child processes."""
+        recovered = []
+        for record in self.store.active():
+            if record.manager == self.identity or _identity_alive(record.manager):
+                continue
+            if _identity_alive(record.child):
+                try:
+                    os.killpg(int(record.child.split(":")[0]), signal.SIGTERM)  # type: ignore[union-attr]
+                except (ProcessLookupError, PermissionError):
+                    pass
+            self.store.update(
+                record.id,
+                status="interrupted",
+                finished_at=time.time(),
+                message="Interrupted",
+                error="The app restarted while this job was running. Its saved files are kept; start it again.",
+            )
+            recovered.append(record.id)
+        if recovered:
+            logger.warning("Marked %d job(s) interrupted after a restart: %s", len(recovered), ", ".join(recovered))
+        return recovered
+
+
+def launcher_command(module: str, args: list[str]) -> list[str]:
+    """``python -m MODULE ARGS``, under ``accelerate launch`` when more than one GPU is present."""
+    gpus = _gpu_count()
+    if gpus > 1:
+        return [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(gpus), "-m", module, *args]
+    return [sys.executable, "-m", module, *args]
+
+
+def _gpu_count() -> int:
+    try:
+        from services.system import device_info
+
+        return device_info().gpu_count
+    except Exception:
+        return 0

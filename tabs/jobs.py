@@ -1,0 +1,169 @@
+"""Jobs tab: the caller's background jobs, live progress and logs, and a Cancel button.
+
+A `gr.Timer` refreshes the view every two seconds while the page is open; since jobs belong to the owner
+(cookie or account), a reloaded page finds them again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import gradio as gr
+
+from services.jobs import JobManager
+from services.jobstore import JobRecord
+from tabs.session import friendly, owner_of
+
+_STATUS_ICON = {
+    "queued": "⏳ queued",
+    "running": "▶️ running",
+    "succeeded": "✅ succeeded",
+    "failed": "❌ failed",
+    "cancelled": "⏹️ cancelled",
+    "interrupted": "⚠️ interrupted",
+}
+_COLUMNS = ["Job", "What", "Status", "Progress", "Started", "Duration"]
+
+
+@dataclass
+class JobsTab:
+    table: gr.Dataframe
+    selected: gr.State
+    detail: gr.HTML
+    logs: gr.Code
+    result: gr.JSON
+    cancel: gr.Button
+    refresh: gr.Button
+    timer: gr.Timer
+    view: Callable  # (selected, request, profile) -> updates; app.py runs it on page load
+
+    @property
+    def outputs(self) -> list:
+        return [self.table, self.selected, self.detail, self.logs, self.result, self.cancel]
+
+
+def _when(ts: float | None) -> str:
+    return dt.datetime.fromtimestamp(ts).strftime("%d %b %H:%M:%S") if ts else "—"
+
+
+def _duration(record: JobRecord) -> str:
+    if not record.started_at:
+        return "—"
+    end = record.finished_at or dt.datetime.now().timestamp()
+    seconds = int(end - record.started_at)
+    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
+
+
+def rows(records: list[JobRecord]) -> list[list[str]]:
+    return [
+        [r.id, r.title, _STATUS_ICON.get(r.status, r.status), f"{round(r.progress * 100)} %", _when(r.created_at),
+         _duration(r)]
+        for r in records
+    ]
+
+
+def detail_html(record: JobRecord | None) -> str:
+    if record is None:
+        return "<div class='pg-empty'>No job selected. Jobs you start in any tab appear in the table above.</div>"
+    pct = round(record.progress * 100)
+    error = f"<div class='pg-error'>{html.escape(record.error)}</div>" if record.error else ""
+    return (
+        f"<div class='pg-job'><div class='pg-job-head'><b>{html.escape(record.title)}</b>"
+        f"<span class='pg-status pg-{record.status}'>{_STATUS_ICON.get(record.status, record.status)}</span></div>"
+        f"<div class='pg-bar'><div style='width:{pct}%'></div></div>"
+        f"<div class='pg-job-msg'>{pct} % · {html.escape(record.message or '')}</div>{error}"
+        f"<div class='pg-job-meta'>Job {record.id} · {record.kind} · started {_when(record.started_at)}"
+        f" · {_duration(record)}</div></div>"
+    )
+
+
+def build(manager: JobManager) -> JobsTab:
+    gr.Markdown(
+        "Long work (training, preparing models, indexing documents) runs here in the background. "
+        "Leave the page or reload it: your jobs keep running and are listed again when you come back."
+    )
+    with gr.Row():
+        refresh = gr.Button("Refresh", size="sm", scale=0)
+    table = gr.Dataframe(
+        headers=_COLUMNS, value=[], interactive=False, label="Your jobs (click one for details)", max_height=280,
+        wrap=True, elem_id="jobs-table",
+    )
+    selected = gr.State(None)
+    detail = gr.HTML(detail_html(None), elem_id="job-detail")
+    with gr.Row():
+        cancel = gr.Button("Cancel job", variant="stop", size="sm", interactive=False, scale=0)
+    with gr.Row():
+        logs = gr.Code(label="Log (last 200 lines)", language=None, lines=10, max_lines=18, interactive=False)
+        result = gr.JSON(label="Result, metrics and files")
+    timer = gr.Timer(2.0)
+    tab = JobsTab(table, selected, detail, logs, result, cancel, refresh, timer, view=lambda *a: {})
+    tab.view = _wire(tab, manager)
+    return tab
+
+
+def _wire(tab: JobsTab, manager: JobManager) -> Callable:
+    outputs = tab.outputs
+
+    @friendly
+    def view(selected: str | None, request: gr.Request, profile: gr.OAuthProfile | None):
+        owner = owner_of(request, profile)
+        records = manager.list(owner)
+        ids = [r.id for r in records]
+        if selected not in ids:
+            selected = ids[0] if ids else None  # re-attach to the newest job after a reload
+        record = next((r for r in records if r.id == selected), None)
+        log_text = "\n".join(manager.logs(selected, owner)) if record else ""
+        extra = {"metrics": record.metrics, "artifacts": record.artifacts, "result": record.result} if record else {}
+        return {
+            tab.table: rows(records),
+            tab.selected: selected,
+            tab.detail: detail_html(record),
+            tab.logs: log_text,
+            tab.result: extra,
+            tab.cancel: gr.update(interactive=bool(record and not record.done)),
+        }
+
+    def pick(evt: gr.SelectData, request: gr.Request, profile: gr.OAuthProfile | None):
+        job_id = evt.row_value[0] if evt.row_value else None
+        return view(job_id, request, profile)
+
+    @friendly
+    def cancel(selected: str | None, request: gr.Request, profile: gr.OAuthProfile | None):
+        if selected:
+            manager.cancel(selected, owner_of(request, profile))
+            gr.Info("Cancel requested: the job saves what it has and stops.")
+        return view(selected, request, profile)
+
+    tab.refresh.click(view, [tab.selected], outputs, api_visibility="private")
+    tab.timer.tick(view, [tab.selected], outputs, api_visibility="private", show_progress="hidden")
+    tab.table.select(pick, None, outputs, api_visibility="private")
+    tab.cancel.click(cancel, [tab.selected], outputs, api_visibility="private")
+    _api(manager)
+    return view
+
+
+def _api(manager: JobManager) -> None:
+    """API-only endpoints (gradio_client), JSON in and out."""
+
+    @friendly
+    def jobs(request: gr.Request, profile: gr.OAuthProfile | None) -> list[dict]:
+        """List your jobs, newest first."""
+        return [r.to_dict() for r in manager.list(owner_of(request, profile))]
+
+    @friendly
+    def job(job_id: str, request: gr.Request, profile: gr.OAuthProfile | None) -> dict:
+        """One of your jobs, with its last 200 log lines."""
+        owner = owner_of(request, profile)
+        return {**manager.get(job_id, owner).to_dict(), "logs": manager.logs(job_id, owner)}
+
+    @friendly
+    def cancel_job(job_id: str, request: gr.Request, profile: gr.OAuthProfile | None) -> dict:
+        """Ask one of your jobs to stop (it saves its work first)."""
+        return manager.cancel(job_id, owner_of(request, profile)).to_dict()
+
+    gr.api(jobs, api_name="jobs")
+    gr.api(job, api_name="job")
+    gr.api(cancel_job, api_name="cancel_job")

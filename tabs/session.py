@@ -1,0 +1,90 @@
+"""Who is calling: the owner id every service call is made for, and helpers shared by the tabs.
+
+- Signed in on a Space (Gradio OAuth): ``hf:<username>``; their jobs follow them across devices.
+- An anonymous browser: ``anon:<hash of a random cookie>``. The cookie is set on the page itself (HttpOnly),
+  so a reload or an app restart re-attaches the visitor to their jobs; nobody can read another's cookie.
+- An API client (`gradio_client`) without that cookie: ``session:<hash of its session>``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+import gradio as gr
+from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+
+from services.errors import PlaygroundError
+
+logger = logging.getLogger(__name__)
+
+OWNER_COOKIE = "hfpg_owner"
+_ONE_YEAR = 365 * 24 * 3600
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()[:24]
+
+
+def owner_of(request: gr.Request | None, profile: gr.OAuthProfile | None = None) -> str:
+    """The owner id for this call (see the module docstring)."""
+    if profile is not None and getattr(profile, "username", None):
+        return f"hf:{profile.username}"
+    if request is not None:
+        cookies = getattr(request, "cookies", None) or {}
+        token = cookies.get(OWNER_COOKIE) if hasattr(cookies, "get") else None
+        if token and 20 <= len(token) <= 100:
+            return f"anon:{_digest(token)}"
+        if request.session_hash:
+            return f"session:{_digest(request.session_hash)}"
+    raise gr.Error("Your browser session could not be identified. Please reload the page.")
+
+
+class OwnerCookieMiddleware(BaseHTTPMiddleware):
+    """Give each browser a random owner cookie on the page load, so its jobs survive reloads and restarts."""
+
+    def __init__(self, app, secure: bool = False):
+        super().__init__(app)
+        self.secure = secure
+
+    async def dispatch(self, request: Request, call_next: Callable) -> Response:
+        response = await call_next(request)
+        is_page = request.method == "GET" and request.url.path.rstrip("/") == ""
+        if is_page and OWNER_COOKIE not in request.cookies:
+            response.set_cookie(
+                OWNER_COOKIE,
+                secrets.token_urlsafe(32),
+                max_age=_ONE_YEAR,
+                httponly=True,
+                # A Space is shown in an iframe on huggingface.co: only a partitioned, secure cookie survives.
+                samesite="none" if self.secure else "lax",
+                secure=self.secure,
+                partitioned=self.secure,
+            )
+        return response
+
+
+def friendly(fn: Callable) -> Callable:
+    """Turn service errors into `gr.Error` sentences, and anything unexpected into a logged, generic one."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except PlaygroundError as err:
+            raise gr.Error(str(err)) from err
+        except ValueError as err:
+            raise gr.Error(str(err)) from err
+        except Exception as err:
+            logger.exception("Unexpected error in %s", fn.__name__)
+            raise gr.Error("Something went wrong on our side. It has been logged; please try again.") from err
+
+    return wrapper
