@@ -1,17 +1,15 @@
 """Settings, read once from the environment.
 
-| variable                     | default                                   | meaning                                   |
-|------------------------------|-------------------------------------------|-------------------------------------------|
-| PLAYGROUND_HOME              | /data/playground on a Space with storage, | where models, jobs and uploads are kept   |
-|                              | else the user's cache dir                 |                                           |
-| HF_HUB_OFFLINE               | unset: a quick probe of the Hub decides   | 1 = never reach the Hub                   |
-| PLAYGROUND_MODEL_MEMORY_MB   | a third of the machine's RAM (max 16 GiB) | budget of the in-memory model cache       |
-| PLAYGROUND_MAX_UPLOAD_MB     | 50                                        | largest file a visitor may upload         |
-| PLAYGROUND_DEVICE            | auto (cuda, then mps, then cpu)           | where models run                          |
-| PLAYGROUND_GPU_SLOTS         | 1                                         | heavy jobs that may hold the GPU at once  |
-| PLAYGROUND_ALLOW_LOCAL_PATHS | 1 locally, 0 on a Space                   | may visitors load models from any folder  |
-| PLAYGROUND_CANCEL_GRACE_S    | 30                                        | seconds a cancelled job gets to save      |
-| PLAYGROUND_PACKS_DIR         | PLAYGROUND_HOME/packs                     | converted packaged models (shareable)     |
+- PLAYGROUND_HOME: where models, jobs and uploads are kept (default: /data/playground on a Space with
+  persistent storage, else the user's cache dir).
+- HF_HUB_OFFLINE: 1 = never reach the Hub (default: unset, and a quick probe of the Hub decides).
+- PLAYGROUND_MODEL_MEMORY_MB: budget of the in-memory model cache (default: a third of RAM, at most 16 GiB).
+- PLAYGROUND_MAX_UPLOAD_MB: the largest file a visitor may upload (default 50).
+- PLAYGROUND_DEVICE: auto | cuda | mps | cpu (default auto: CUDA, then MPS, then CPU).
+- PLAYGROUND_GPU_SLOTS: heavy jobs that may hold the GPU at once (default 1).
+- PLAYGROUND_ALLOW_LOCAL_PATHS: may visitors load models from any folder (default: yes locally, no on a Space).
+- PLAYGROUND_CANCEL_GRACE_S: seconds a cancelled job gets to save before it is killed (default 30).
+- PLAYGROUND_PACKS_DIR: where packaged models are converted to (default PLAYGROUND_HOME/packs).
 
 `get_settings()` caches the result; tests call `get_settings.cache_clear()` after changing the environment.
 The Hub probe is lazy (`Settings.offline`), so importing or building the app never touches the network.
@@ -150,7 +148,9 @@ def get_settings() -> Settings:
         cancel_grace_s=_number("PLAYGROUND_CANCEL_GRACE_S", 30.0),
         space_id=space_id,
         hub_endpoint=os.environ.get("HF_ENDPOINT", "https://huggingface.co"),
-        packs_root=Path(os.environ["PLAYGROUND_PACKS_DIR"]).expanduser() if os.environ.get("PLAYGROUND_PACKS_DIR") else None,
+        packs_root=Path(os.environ["PLAYGROUND_PACKS_DIR"]).expanduser()
+        if os.environ.get("PLAYGROUND_PACKS_DIR")
+        else None,
     )
     logger.info("Settings: %s", settings)
     return settings

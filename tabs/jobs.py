@@ -33,6 +33,7 @@ class JobsTab:
     table: gr.Dataframe
     selected: gr.State
     detail: gr.HTML
+    panel: gr.Column  # cancel, log and result: shown once a job is selected
     logs: gr.Code
     result: gr.JSON
     cancel: gr.Button
@@ -42,7 +43,7 @@ class JobsTab:
 
     @property
     def outputs(self) -> list:
-        return [self.table, self.selected, self.detail, self.logs, self.result, self.cancel]
+        return [self.table, self.selected, self.detail, self.panel, self.logs, self.result, self.cancel]
 
 
 def _when(ts: float | None) -> str:
@@ -59,15 +60,24 @@ def _duration(record: JobRecord) -> str:
 
 def rows(records: list[JobRecord]) -> list[list[str]]:
     return [
-        [r.id, r.title, _STATUS_ICON.get(r.status, r.status), f"{round(r.progress * 100)} %", _when(r.created_at),
-         _duration(r)]
+        [
+            r.id,
+            r.title,
+            _STATUS_ICON.get(r.status, r.status),
+            f"{round(r.progress * 100)} %",
+            _when(r.created_at),
+            _duration(r),
+        ]
         for r in records
     ]
 
 
 def detail_html(record: JobRecord | None) -> str:
     if record is None:
-        return "<div class='pg-empty'>No job selected. Jobs you start in any tab appear in the table above.</div>"
+        return (
+            "<div class='pg-empty'>No jobs yet. Work you start in any tab (preparing a model, training, indexing) "
+            "appears here with its progress and log.</div>"
+        )
     pct = round(record.progress * 100)
     error = f"<div class='pg-error'>{html.escape(record.error)}</div>" if record.error else ""
     return (
@@ -88,18 +98,23 @@ def build(manager: JobManager) -> JobsTab:
     with gr.Row():
         refresh = gr.Button("Refresh", size="sm", scale=0)
     table = gr.Dataframe(
-        headers=_COLUMNS, value=[], interactive=False, label="Your jobs (click one for details)", max_height=280,
-        wrap=True, elem_id="jobs-table",
+        headers=_COLUMNS,
+        value=[],
+        interactive=False,
+        label="Your jobs (click one for details)",
+        max_height=280,
+        wrap=True,
+        elem_id="jobs-table",
     )
     selected = gr.State(None)
     detail = gr.HTML(detail_html(None), elem_id="job-detail")
-    with gr.Row():
+    with gr.Column(visible=False) as panel:
         cancel = gr.Button("Cancel job", variant="stop", size="sm", interactive=False, scale=0)
-    with gr.Row():
-        logs = gr.Code(label="Log (last 200 lines)", language=None, lines=10, max_lines=18, interactive=False)
-        result = gr.JSON(label="Result, metrics and files")
+        with gr.Row():
+            logs = gr.Code(label="Log (last 200 lines)", language=None, lines=10, max_lines=18, interactive=False)
+            result = gr.JSON(label="Result, metrics and files")
     timer = gr.Timer(2.0)
-    tab = JobsTab(table, selected, detail, logs, result, cancel, refresh, timer, view=lambda *a: {})
+    tab = JobsTab(table, selected, detail, panel, logs, result, cancel, refresh, timer, view=lambda *a: {})
     tab.view = _wire(tab, manager)
     return tab
 
@@ -116,11 +131,15 @@ def _wire(tab: JobsTab, manager: JobManager) -> Callable:
             selected = ids[0] if ids else None  # re-attach to the newest job after a reload
         record = next((r for r in records if r.id == selected), None)
         log_text = "\n".join(manager.logs(selected, owner)) if record else ""
-        extra = {"metrics": record.metrics, "artifacts": record.artifacts, "result": record.result} if record else {}
+        extra = {}
+        if record:
+            parts = {"result": record.result, "metrics": record.metrics, "files": record.artifacts}
+            extra = {k: v for k, v in parts.items() if v}
         return {
             tab.table: rows(records),
             tab.selected: selected,
             tab.detail: detail_html(record),
+            tab.panel: gr.update(visible=record is not None),
             tab.logs: log_text,
             tab.result: extra,
             tab.cancel: gr.update(interactive=bool(record and not record.done)),

@@ -32,8 +32,13 @@ class ModelsTab:
 
 def table_rows(entries: list[models.ModelEntry]) -> list[list[str]]:
     return [
-        [e.id, _SOURCE.get(e.source, e.source), ", ".join(e.tasks), "yes" if e.available else f"no: {e.reason}",
-         e.description]
+        [
+            e.id,
+            _SOURCE.get(e.source, e.source),
+            ", ".join(e.tasks),
+            "yes" if e.available else f"no: {e.reason}",
+            e.description,
+        ]
         for e in entries
     ]
 
@@ -48,8 +53,13 @@ def build(manager: JobManager) -> ModelsTab:
         task = gr.Dropdown([_ALL, *models.TASKS], value=_ALL, label="Task", scale=2)
         show_all = gr.Checkbox(False, label="Also show models that cannot be used right now", scale=1)
     table = gr.Dataframe(
-        headers=["Model", "Source", "Tasks", "Ready to use", "About"], value=[], interactive=False,
-        wrap=True, max_height=360, elem_id="models-table", column_widths=["22%", "11%", "18%", "12%", "37%"],
+        headers=["Model", "Source", "Tasks", "Ready to use", "About"],
+        value=[],
+        interactive=False,
+        wrap=True,
+        max_height=360,
+        elem_id="models-table",
+        column_widths=["22%", "11%", "18%", "12%", "37%"],
     )
     with gr.Row(equal_height=True):
         model_id = gr.Textbox(label="Model", placeholder="click a row above, or type a Hub id", scale=3)
@@ -64,7 +74,9 @@ def _wire(tab: ModelsTab, manager: JobManager) -> Callable:
     @friendly
     def listing(task: str, show_all: bool, request: gr.Request, profile: gr.OAuthProfile | None):
         entries = models.catalog(
-            None if task == _ALL else task, owner=owner_of(request, profile), available_only=False if show_all else None
+            None if task == _ALL else task,
+            owner=owner_of(request, profile),
+            available_only=False if show_all else None,
         )
         return table_rows(entries)
 

@@ -1,6 +1,6 @@
 """A stand-in for `python -m services train ...` in job-engine tests: it speaks the same event protocol.
 
-    python -m tests.child_worker --steps 5 --sleep 0.1 [--fail-at 3] [--ignore-term] [--die-at 2]
+python -m tests.child_worker --steps 5 --sleep 0.1 [--fail-at 3] [--ignore-term] [--die-at 2]
 """
 
 from __future__ import annotations

@@ -53,3 +53,31 @@ def manager(settings):
 def artifacts_dir() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def live_app():
+    """The real app, launched once on a free loopback port for the API and browser layers; yields its URL."""
+    import app as app_module
+    from services.config import get_settings
+    from services.jobs import JobManager
+
+    get_settings.cache_clear()
+    manager = JobManager.from_settings()
+    demo = app_module.build_app(manager)
+    demo.queue(default_concurrency_limit=8)
+    port = _free_port()
+    demo.launch(
+        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **app_module.launch_kwargs()
+    )
+    yield {"url": f"http://127.0.0.1:{port}/", "manager": manager}
+    manager.shutdown(timeout=10)
+    demo.close()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-WORDS = (
+WORDS = (  # noqa: SIM905 - a readable word list
     "the a an is was and or but not very good bad great terrible movie film book food service place "
     "love hate like it this that i you we they he she paris london berlin alice bob acme google "
     "what where who when capital of france city river big small happy sad fast slow"
@@ -42,8 +42,9 @@ def _byte_bpe():
 
     raw = ByteLevelBPETokenizer()
     raw.train_from_iterator(CORPUS, vocab_size=400, min_frequency=1, special_tokens=["<pad>", "</s>", "<unk>"])
-    return PreTrainedTokenizerFast(tokenizer_object=raw, pad_token="<pad>", eos_token="</s>", unk_token="<unk>",
-                                   bos_token="</s>")
+    return PreTrainedTokenizerFast(
+        tokenizer_object=raw, pad_token="<pad>", eos_token="</s>", unk_token="<unk>", bos_token="</s>"
+    )
 
 
 def build_tiny_models(root: Path) -> dict[str, Path]:
@@ -66,10 +67,18 @@ def build_tiny_models(root: Path) -> dict[str, Path]:
     root = Path(root)
     paths: dict[str, Path] = {}
     wordpiece = _wordpiece(root / "_wordpiece")
-    bert = dict(vocab_size=len(wordpiece), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                intermediate_size=64, max_position_embeddings=128)
-    labels = {"text-classification": ["NEGATIVE", "POSITIVE"], "token-classification": ["O", "B-PER", "I-PER",
-                                                                                        "B-LOC", "I-LOC"]}
+    bert = dict(
+        vocab_size=len(wordpiece),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
+    labels = {
+        "text-classification": ["NEGATIVE", "POSITIVE"],
+        "token-classification": ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"],
+    }
     heads = {
         "bert-classifier": (BertForSequenceClassification, labels["text-classification"]),
         "bert-ner": (BertForTokenClassification, labels["token-classification"]),
@@ -88,15 +97,30 @@ def build_tiny_models(root: Path) -> dict[str, Path]:
     bpe = _byte_bpe()
     folder = paths["gpt2"] = root / "gpt2"
     if not (folder / "config.json").exists():
-        config = GPT2Config(vocab_size=len(bpe), n_embd=32, n_layer=2, n_head=2, n_positions=128,
-                            bos_token_id=bpe.eos_token_id, eos_token_id=bpe.eos_token_id)
+        config = GPT2Config(
+            vocab_size=len(bpe),
+            n_embd=32,
+            n_layer=2,
+            n_head=2,
+            n_positions=128,
+            bos_token_id=bpe.eos_token_id,
+            eos_token_id=bpe.eos_token_id,
+        )
         GPT2LMHeadModel(config).save_pretrained(folder)
         bpe.save_pretrained(folder)
     folder = paths["t5"] = root / "t5"
     if not (folder / "config.json").exists():
-        config = T5Config(vocab_size=len(bpe), d_model=32, d_ff=64, d_kv=16, num_layers=2, num_heads=2,
-                          decoder_start_token_id=bpe.pad_token_id, pad_token_id=bpe.pad_token_id,
-                          eos_token_id=bpe.eos_token_id)
+        config = T5Config(
+            vocab_size=len(bpe),
+            d_model=32,
+            d_ff=64,
+            d_kv=16,
+            num_layers=2,
+            num_heads=2,
+            decoder_start_token_id=bpe.pad_token_id,
+            pad_token_id=bpe.pad_token_id,
+            eos_token_id=bpe.eos_token_id,
+        )
         T5ForConditionalGeneration(config).save_pretrained(folder)
         bpe.save_pretrained(folder)
     return paths

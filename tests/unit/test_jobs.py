@@ -169,12 +169,33 @@ def test_many_concurrent_jobs_all_finish(manager):
 
 def test_restart_marks_orphaned_jobs_interrupted(settings):
     manager = JobManager.from_settings()
-    dead = JobRecord(id="deadjob00001", kind="train", owner=ALICE, title="Was running", config={},
-                     status="running", manager="999999:1.00")
-    queued = JobRecord(id="deadjob00002", kind="train", owner=ALICE, title="Was queued", config={},
-                       status="queued", manager="999999:1.00")
-    live = JobRecord(id="livejob00001", kind="train", owner=ALICE, title="Ours", config={}, status="running",
-                     manager=manager.identity)
+    dead = JobRecord(
+        id="deadjob00001",
+        kind="train",
+        owner=ALICE,
+        title="Was running",
+        config={},
+        status="running",
+        manager="999999:1.00",
+    )
+    queued = JobRecord(
+        id="deadjob00002",
+        kind="train",
+        owner=ALICE,
+        title="Was queued",
+        config={},
+        status="queued",
+        manager="999999:1.00",
+    )
+    live = JobRecord(
+        id="livejob00001",
+        kind="train",
+        owner=ALICE,
+        title="Ours",
+        config={},
+        status="running",
+        manager=manager.identity,
+    )
     for record in (dead, queued, live):
         manager.store.create(record)
     restarted = JobManager.from_settings()
@@ -215,8 +236,14 @@ def child(manager, owner=ALICE, **flags):
     args = []
     for key, value in flags.items():
         args += [f"--{key.replace('_', '-')}"] + ([] if value is True else [str(value)])
-    return manager.submit_command("demo", owner, args, title="child", module="tests.child_worker",
-                                  env={"HF_TOKEN": "hf_childsecretchildsecret1234"})
+    return manager.submit_command(
+        "demo",
+        owner,
+        args,
+        title="child",
+        module="tests.child_worker",
+        env={"HF_TOKEN": "hf_childsecretchildsecret1234"},
+    )
 
 
 def test_child_job_events_become_progress_metrics_and_logs(manager, settings):

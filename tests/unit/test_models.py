@@ -76,7 +76,7 @@ def test_hub_model_offline_is_unavailable_with_advice(settings):
 def test_folder_that_is_not_a_model(settings, tmp_path):
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "readme.txt").write_text("hello")
-    with pytest.raises(NotAModel, match="no config.json"):
+    with pytest.raises(NotAModel, match=r"no config\.json"):
         models.resolve(str(tmp_path / "notes"))
     with pytest.raises(ModelNotFound, match="no folder"):
         models.resolve(str(tmp_path / "missing"))
