@@ -66,7 +66,7 @@ def test_visit_every_tab_prepare_a_model_and_find_the_job_after_reload(browser, 
     page.screenshot(path=str(shots / "models-error.png"), full_page=True)
 
     # Clicking a row fills the model box; Prepare starts a job.
-    table.get_by_text("all-minilm-l6-v2").first.click()
+    table.get_by_text("all-minilm-l6-v2", exact=True).filter(visible=True).first.click()
     expect(model_box).to_have_value("all-minilm-l6-v2")
     model_box.fill(str(tiny_models["bert-ner"]))
     page.get_by_role("button", name="Prepare in the background").click()

@@ -32,10 +32,18 @@ def fresh_cache(monkeypatch, settings):
         ("t5", "translation", "T5ForConditionalGeneration"),
     ],
 )
-def test_loads_the_right_head_on_cpu_fp32(fresh_cache, tiny_models, name, task, class_name):
+def test_loads_the_right_head_on_the_chosen_device(fresh_cache, tiny_models, name, task, class_name):
+    from services.system import device_info
+
     loaded = loading.load(str(tiny_models[name]), task)
     assert type(loaded.model).__name__ == class_name
-    assert loaded.device == "cpu" and loaded.dtype == "float32"
+    expected = device_info()
+    assert loaded.device == expected.device and loaded.dtype == expected.dtype_name
+    assert next(loaded.model.parameters()).device.type == expected.device
+    if expected.device == "cpu":
+        assert expected.dtype_name == "float32"
+    elif expected.device == "cuda":
+        assert expected.dtype_name in ("bfloat16", "float16")
     assert not loaded.model.training
     assert loaded.nbytes > 0
     assert loaded.tokenizer("the movie")["input_ids"]
