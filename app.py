@@ -29,11 +29,12 @@ def build_app(manager: JobManager | None = None) -> gr.Blocks:
     manager = manager or JobManager.from_settings()
     with gr.Blocks(title="HF Playground") as demo:
         env_status = header.build()
-        with gr.Tabs():
+        with gr.Tabs() as tabs:
             with gr.Tab("Models", id="models"):
                 models = models_tab.build(manager)
             with gr.Tab("Jobs", id="jobs"):
                 jobs = jobs_tab.build(manager)
+        jobs_tab.follow(tabs, jobs)
         demo.load(header.environment_html, None, env_status, api_visibility="private")
         demo.load(models.listing, [models.task, models.show_all], models.table, api_visibility="private")
         demo.load(jobs.view, [jobs.selected], jobs.outputs, api_visibility="private")

@@ -16,6 +16,7 @@ another owner is reported as not found.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import os
@@ -153,7 +154,10 @@ class JobManager:
         self._threads: dict[str, threading.Thread] = {}
         self._cancels: dict[str, threading.Event] = {}
         self._last_write: dict[str, float] = {}
+        self._procs: dict[str, subprocess.Popen] = {}
         self.recovered = self._recover()
+        # Child processes run in their own sessions, so they would outlive the app: stop them with it.
+        atexit.register(self._stop_children)
 
     @classmethod
     def from_settings(cls) -> JobManager:
@@ -297,6 +301,8 @@ class JobManager:
             start_new_session=True,  # its own process group: cancel reaches accelerate's workers too
         )
         self.store.update(job_id, child=_process_identity(proc.pid))
+        with self._lock:
+            self._procs[job_id] = proc
         watcher = threading.Thread(target=self._watch_cancel, args=(job_id, proc, ctx._cancel), daemon=True)
         watcher.start()
         error_message = None
@@ -317,6 +323,8 @@ class JobManager:
                 else:
                     self._on_child_event(job_id, event)
         code = proc.wait()
+        with self._lock:
+            self._procs.pop(job_id, None)
         if ctx.cancelled:
             self._finish(job_id, "cancelled", message="Cancelled (work saved so far is kept)")
         elif code == 0:
@@ -456,6 +464,13 @@ class JobManager:
         deadline = time.monotonic() + timeout
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+
+    def _stop_children(self) -> None:
+        with self._lock:
+            procs = list(self._procs.values())
+        for proc in procs:
+            if proc.poll() is None:
+                self._signal_group(proc, signal.SIGTERM)
 
     def _recover(self) -> list[str]:
         """Mark jobs whose manager is gone as interrupted, and stop their orphaned child processes."""

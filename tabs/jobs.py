@@ -113,7 +113,7 @@ def build(manager: JobManager) -> JobsTab:
         with gr.Row():
             logs = gr.Code(label="Log (last 200 lines)", language=None, lines=10, max_lines=18, interactive=False)
             result = gr.JSON(label="Result, metrics and files")
-    timer = gr.Timer(2.0)
+    timer = gr.Timer(2.0, active=False)  # ticks only while the Jobs tab is open (see `follow`)
     tab = JobsTab(table, selected, detail, panel, logs, result, cancel, refresh, timer, view=lambda *a: {})
     tab.view = _wire(tab, manager)
     return tab
@@ -162,6 +162,19 @@ def _wire(tab: JobsTab, manager: JobManager) -> Callable:
     tab.cancel.click(cancel, [tab.selected], outputs, api_visibility="private")
     _api(manager)
     return view
+
+
+def follow(tabs: gr.Tabs, tab: JobsTab, label: str = "Jobs") -> None:
+    """Refresh every two seconds only while the Jobs tab is the one on screen."""
+
+    def on_select(selected: str | None, evt: gr.SelectData, request: gr.Request, profile: gr.OAuthProfile | None):
+        visible = evt.value == label
+        updates = tab.view(selected, request, profile) if visible else {}
+        return {**updates, tab.timer: gr.Timer(active=visible)}
+
+    tabs.select(
+        on_select, [tab.selected], [tab.timer, *tab.outputs], api_visibility="private", show_progress="hidden"
+    )
 
 
 def _api(manager: JobManager) -> None:
