@@ -54,6 +54,9 @@ def launch_kwargs() -> dict:
 
 def main() -> None:
     logging.basicConfig(level=os.environ.get("PLAYGROUND_LOG_LEVEL", "INFO"))
+    settings = get_settings()
+    # Probe the Hub once at start (at most ~2 s) so the first visitor does not wait for it.
+    logger.info("Playground home: %s; offline: %s", settings.home, settings.offline)
     demo = build_app()
     demo.queue(default_concurrency_limit=8)
     demo.launch(

@@ -172,9 +172,7 @@ def follow(tabs: gr.Tabs, tab: JobsTab, label: str = "Jobs") -> None:
         updates = tab.view(selected, request, profile) if visible else {}
         return {**updates, tab.timer: gr.Timer(active=visible)}
 
-    tabs.select(
-        on_select, [tab.selected], [tab.timer, *tab.outputs], api_visibility="private", show_progress="hidden"
-    )
+    tabs.select(on_select, [tab.selected], [tab.timer, *tab.outputs], api_visibility="private", show_progress="hidden")
 
 
 def _api(manager: JobManager) -> None:
