@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 from pathlib import Path
 
 import gradio as gr
@@ -57,13 +58,23 @@ def main() -> None:
     settings = get_settings()
     # Probe the Hub once at start (at most ~2 s) so the first visitor does not wait for it.
     logger.info("Playground home: %s; offline: %s", settings.home, settings.offline)
-    demo = build_app()
+    manager = JobManager.from_settings()
+    demo = build_app(manager)
     demo.queue(default_concurrency_limit=8)
-    demo.launch(
-        server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
-        server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
-        **launch_kwargs(),
-    )
+    # A Space restart sends SIGTERM: end like Ctrl+C, so running jobs get their grace period to save.
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        demo.launch(
+            server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+            server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+            **launch_kwargs(),
+        )
+    finally:
+        manager.shutdown(timeout=settings.cancel_grace_s)
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

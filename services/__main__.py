@@ -70,7 +70,8 @@ def cmd_prepare(args: argparse.Namespace) -> None:
 def _manager():
     from services.jobs import JobManager
 
-    return JobManager.from_settings()
+    # Read-only use: do not recover (or otherwise touch) jobs that a running app owns.
+    return JobManager.from_settings(recover=False)
 
 
 def cmd_jobs(args: argparse.Namespace) -> None:
@@ -120,6 +121,10 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:  # bad arguments such as an unknown task
         print(f"Error: {err}", file=sys.stderr)
         return 2
+    except Exception as err:
+        logging.getLogger("services").exception("Unexpected error")
+        print(f"Error: something went wrong ({type(err).__name__}); the details are logged above.", file=sys.stderr)
+        return 1
     return 0
 
 

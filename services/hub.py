@@ -39,8 +39,12 @@ def model_exists(repo_id: str) -> bool:
     from huggingface_hub import HfApi
     from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
 
+    from services.config import get_settings
+
+    # On a Space, never answer a visitor with the Space's own token (it may see private repos).
+    token = False if get_settings().on_space else None
     try:
-        HfApi().model_info(repo_id, timeout=10)
+        HfApi(token=token).model_info(repo_id, timeout=10)
     except GatedRepoError:
         return True  # it exists; loading will explain that access must be requested
     except RepositoryNotFoundError:

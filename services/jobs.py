@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import json
 import logging
 import os
 import re
@@ -40,12 +41,19 @@ from services.jobstore import JobRecord, JobStore
 logger = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-_SECRET_KEYS = re.compile(r"token|password|secret|api[_-]?key", re.IGNORECASE)
-_TOKEN_TEXT = re.compile(r"hf_[A-Za-z0-9]{10,}")
+# Whole key names only: `max_new_tokens` or `tokenizer` are settings, `hf_token` or `api_key` are secrets.
+_SECRET_KEYS = re.compile(r"(^|[_-])(token|password|passwd|secret|api[_-]?key|auth)$", re.IGNORECASE)
+_TOKEN_TEXT = re.compile(r"hf_[A-Za-z0-9_]{10,}")  # user tokens and Space OAuth tokens (hf_oauth_...)
+_HUB_TOKEN_VARS = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
 
 
 class JobCancelled(Exception):
     """Raised by `JobContext.check_cancelled()`; the job ends as `cancelled`, not `failed`."""
+
+
+def mask(text: str) -> str:
+    """Hide anything that looks like a Hugging Face token in a line of text."""
+    return _TOKEN_TEXT.sub("hf_***", text)
 
 
 def redact(value: Any) -> Any:
@@ -55,7 +63,7 @@ def redact(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [redact(v) for v in value]
     if isinstance(value, str):
-        return _TOKEN_TEXT.sub("hf_***", value)
+        return mask(value)
     return value
 
 
@@ -143,7 +151,9 @@ class _GpuSlots:
 class JobManager:
     """Owns every background thread and child process of the app. One per app process."""
 
-    def __init__(self, db_path: Path, jobs_dir: Path, gpu_slots: int = 1, cancel_grace_s: float = 30.0):
+    def __init__(
+        self, db_path: Path, jobs_dir: Path, gpu_slots: int = 1, cancel_grace_s: float = 30.0, recover: bool = True
+    ):
         self.store = JobStore(db_path)
         self.jobs_dir = Path(jobs_dir)
         self.jobs_dir.mkdir(parents=True, exist_ok=True)
@@ -153,18 +163,18 @@ class JobManager:
         self._lock = threading.Lock()
         self._threads: dict[str, threading.Thread] = {}
         self._cancels: dict[str, threading.Event] = {}
-        self._last_write: dict[str, float] = {}
+        self._last_write: dict[str, tuple[float, str | None]] = {}
         self._procs: dict[str, subprocess.Popen] = {}
-        self.recovered = self._recover()
+        self.recovered = self._recover() if recover else []
         # Child processes run in their own sessions, so they would outlive the app: stop them with it.
         atexit.register(self._stop_children)
 
     @classmethod
-    def from_settings(cls) -> JobManager:
+    def from_settings(cls, recover: bool = True) -> JobManager:
         from services.config import get_settings
 
         s = get_settings()
-        return cls(s.db_path, s.jobs_dir, gpu_slots=s.gpu_slots, cancel_grace_s=s.cancel_grace_s)
+        return cls(s.db_path, s.jobs_dir, gpu_slots=s.gpu_slots, cancel_grace_s=s.cancel_grace_s, recover=recover)
 
     # ---- submitting -------------------------------------------------------------------------------------------
 
@@ -180,7 +190,7 @@ class JobManager:
     ) -> str:
         """Run `fn(ctx)` in a background thread; its returned dict becomes the job's result."""
         record = self._create(kind, owner, title, config, needs_gpu, command=None)
-        self._start(record, lambda ctx: self._run_function(record.id, fn, ctx))
+        self._start(record, config or {}, lambda ctx: self._run_function(record.id, fn, ctx))
         return record.id
 
     def submit_command(
@@ -198,7 +208,7 @@ class JobManager:
         """Run ``python -m MODULE ARGS`` as a supervised child process. `env` (e.g. a token) is never stored."""
         command = launcher_command(module, args)
         record = self._create(kind, owner, title, config, needs_gpu, command=redact(command))
-        self._start(record, lambda ctx: self._run_child(record.id, command, env or {}, ctx))
+        self._start(record, config or {}, lambda ctx: self._run_child(record.id, command, env or {}, ctx))
         return record.id
 
     def _create(self, kind, owner, title, config, needs_gpu, command) -> JobRecord:
@@ -219,11 +229,12 @@ class JobManager:
         self.store.create(record)
         return record
 
-    def _start(self, record: JobRecord, body: Callable[[JobContext], None]) -> None:
+    def _start(self, record: JobRecord, config: dict, body: Callable[[JobContext], None]) -> None:
         cancel = threading.Event()
         workdir = self.jobs_dir / record.id
         workdir.mkdir(parents=True, exist_ok=True)
-        ctx = JobContext(record.id, record.config, workdir, self, cancel)
+        # The work gets the config as given; only the stored copy is redacted.
+        ctx = JobContext(record.id, config, workdir, self, cancel)
         thread = threading.Thread(
             target=self._lifecycle, args=(record, body, ctx), name=f"job-{record.id}", daemon=True
         )
@@ -250,7 +261,7 @@ class JobManager:
             if cancel.is_set():
                 self._finish(record.id, "cancelled", message="Cancelled before it started")
                 return
-            self.store.update(record.id, status="running", started_at=time.time(), message="Running")
+            self.store.update(record.id, only_active=True, status="running", started_at=time.time(), message="Running")
             body(ctx)
         except Exception as err:  # the app must survive anything a job does
             logger.exception("Job %s crashed in its supervisor", record.id)
@@ -285,13 +296,11 @@ class JobManager:
             self._finish(job_id, "succeeded", result=result)
 
     def _run_child(self, job_id: str, command: list[str], env: dict[str, str], ctx: JobContext) -> None:
-        child_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1", "PLAYGROUND_JOB_ID": job_id}
-        child_env["PLAYGROUND_JOB_DIR"] = str(ctx.workdir)
         log_path = ctx.workdir / "output.log"
         proc = subprocess.Popen(
             command,
             cwd=PROJECT_ROOT,
-            env=child_env,
+            env=_child_environment(job_id, ctx.workdir, env),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -300,31 +309,36 @@ class JobManager:
             bufsize=1,
             start_new_session=True,  # its own process group: cancel reaches accelerate's workers too
         )
-        self.store.update(job_id, child=_process_identity(proc.pid))
         with self._lock:
             self._procs[job_id] = proc
-        watcher = threading.Thread(target=self._watch_cancel, args=(job_id, proc, ctx._cancel), daemon=True)
+        watcher = threading.Thread(target=self._watch, args=(job_id, proc, ctx._cancel), daemon=True)
         watcher.start()
         error_message = None
         tail: list[str] = []
-        with open(log_path, "a", encoding="utf-8") as log_file:
-            assert proc.stdout is not None
-            for raw in proc.stdout:
-                line = _TOKEN_TEXT.sub("hf_***", raw.rstrip("\n"))
-                event = parse_event(line)
-                if event is None:
-                    log_file.write(line + "\n")
-                    log_file.flush()
-                    tail = [*tail[-19:], line]
-                    self._on_log(job_id, line)
-                elif event["type"] == "error":
-                    error_message = str(event.get("message", ""))
-                    self._on_log(job_id, f"Error: {error_message}")
-                else:
-                    self._on_child_event(job_id, event)
-        code = proc.wait()
-        with self._lock:
-            self._procs.pop(job_id, None)
+        try:
+            self.store.update(job_id, child=_process_identity(proc.pid))
+            with open(log_path, "a", encoding="utf-8") as log_file:
+                assert proc.stdout is not None
+                for raw in proc.stdout:
+                    line = mask(raw.rstrip("\n"))
+                    event = parse_event(line)
+                    if event is None:
+                        log_file.write(line + "\n")
+                        log_file.flush()
+                        tail = [*tail[-19:], line]
+                        self._on_log(job_id, line)
+                    elif event["type"] == "error":
+                        error_message = mask(str(event.get("message", "")))
+                        self._on_log(job_id, f"Error: {error_message}")
+                    else:
+                        self._on_child_event(job_id, event)
+            code = proc.wait()
+        finally:
+            # Whatever broke the supervisor, the child must not outlive it: stop the whole group.
+            if proc.poll() is None:
+                self._stop_process(proc)
+            with self._lock:
+                self._procs.pop(job_id, None)
         if ctx.cancelled:
             self._finish(job_id, "cancelled", message="Cancelled (work saved so far is kept)")
         elif code == 0:
@@ -335,55 +349,70 @@ class JobManager:
             reason = error_message or next((t for t in reversed(tail) if t.strip()), "") or f"exit status {code}"
             self._finish(job_id, "failed", error=reason)
 
-    def _watch_cancel(self, job_id: str, proc: subprocess.Popen, cancel: threading.Event) -> None:
+    def _watch(self, job_id: str, proc: subprocess.Popen, cancel: threading.Event) -> None:
+        """Turn Cancel into SIGTERM (then SIGKILL after the grace period); reap leftovers once the child exits."""
         while proc.poll() is None:
             if cancel.wait(timeout=0.5):
+                self._set_message(job_id, "Stopping: the job is saving its work")
+                self._stop_process(proc)
                 break
-        if proc.poll() is not None:
-            return
+        # Workers the child left behind (accelerate's, say) would hold the output pipe open forever.
+        self._signal_group(proc, signal.SIGKILL)
+
+    def _stop_process(self, proc: subprocess.Popen) -> None:
         self._signal_group(proc, signal.SIGTERM)
-        self._set_message(job_id, "Stopping: the job is saving its work")
         try:
             proc.wait(timeout=self.cancel_grace_s)
         except subprocess.TimeoutExpired:
-            logger.warning("Job %s ignored SIGTERM for %.0f s: killing it", job_id, self.cancel_grace_s)
+            logger.warning("Process %d ignored SIGTERM for %.0f s: killing it", proc.pid, self.cancel_grace_s)
             self._signal_group(proc, signal.SIGKILL)
+            proc.wait()
 
     @staticmethod
     def _signal_group(proc: subprocess.Popen, sig: int) -> None:
-        with contextlib.suppress(ProcessLookupError):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, sig)
 
     # ---- reports from the work ---------------------------------------------------------------------------------
 
     def _on_child_event(self, job_id: str, event: dict) -> None:
+        """Apply one event from a child; a malformed one becomes a log line, never a supervisor crash."""
         kind = event["type"]
-        if kind == "progress":
-            self._on_progress(job_id, event.get("fraction", 0.0), event.get("message"))
-        elif kind == "log":
-            self._on_log(job_id, str(event.get("line", "")))
-        elif kind == "metrics":
-            self._on_metrics(job_id, event.get("values") or {}, event.get("step"))
-        elif kind == "artifact":
-            self._on_artifact(job_id, {k: v for k, v in event.items() if k != "type"})
-        elif kind == "result":
-            self.store.update(job_id, result=redact(event.get("values") or {}))
+        try:
+            if kind == "progress":
+                self._on_progress(job_id, float(event.get("fraction") or 0.0), event.get("message"))
+            elif kind == "log":
+                self._on_log(job_id, str(event.get("line", "")))
+            elif kind == "metrics" and isinstance(event.get("values"), dict):
+                step = event.get("step")
+                self._on_metrics(job_id, event["values"], step if isinstance(step, int) else None)
+            elif kind == "artifact":
+                self._on_artifact(job_id, {k: v for k, v in event.items() if k != "type"})
+            elif kind == "result" and isinstance(event.get("values"), dict):
+                self.store.update(job_id, result=redact(event["values"]))
+            else:
+                self._on_log(job_id, f"(ignored event) {json.dumps(event)[:500]}")
+        except (TypeError, ValueError) as err:
+            self._on_log(job_id, f"(ignored malformed {kind} event: {err})")
 
     def _on_progress(self, job_id: str, fraction: float, message: str | None) -> None:
         fields: dict[str, Any] = {"progress": max(0.0, min(1.0, float(fraction)))}
         if message:
-            fields["message"] = message
-        # Progress may arrive thousands of times a second; the record needs a few writes a second at most.
+            fields["message"] = mask(str(message))
+        # Progress may arrive thousands of times a second; a new message is always written, a bare number at
+        # most five times a second.
         now = time.monotonic()
-        if fraction < 1.0 and now - self._last_write.get(job_id, 0.0) < 0.2:
+        last_time, last_message = self._last_write.get(job_id, (0.0, None))
+        if message == last_message and fraction < 1.0 and now - last_time < 0.2:
             return
-        self._last_write[job_id] = now
-        self.store.update(job_id, **fields)
+        self._last_write[job_id] = (now, message or last_message)
+        self.store.update(job_id, only_active=True, **fields)
 
     def _on_log(self, job_id: str, line: str) -> None:
-        self.store.add_event(job_id, "log", {"line": _TOKEN_TEXT.sub("hf_***", line)})
+        self.store.add_event(job_id, "log", {"line": mask(line)})
 
     def _on_metrics(self, job_id: str, values: dict, step: int | None) -> None:
+        values = redact(values)
         self.store.add_event(job_id, "metrics", {"values": values, "step": step})
         record = self.store.get(job_id)
         if record is not None:
@@ -395,7 +424,7 @@ class JobManager:
             self.store.update(job_id, artifacts=[*record.artifacts, redact(artifact)])
 
     def _set_message(self, job_id: str, message: str) -> None:
-        self.store.update(job_id, message=message)
+        self.store.update(job_id, only_active=True, message=message)
 
     def _finish(
         self,
@@ -411,11 +440,12 @@ class JobManager:
         if status == "succeeded":
             fields["progress"] = 1.0
         if error is not None:
-            fields["error"] = _TOKEN_TEXT.sub("hf_***", error)
+            fields["error"] = mask(error)
         if result is not None:
             fields["result"] = redact(result)
-        self.store.update(job_id, **fields)
-        logger.info("Job %s %s%s", job_id, status, f": {error}" if error else "")
+        # Compare-and-set: a job another manager already marked interrupted stays interrupted.
+        if self.store.update(job_id, only_active=True, **fields):
+            logger.info("Job %s %s%s", job_id, status, f": {fields.get('error')}" if error else "")
 
     # ---- reading and cancelling, always for one owner ----------------------------------------------------------
 
@@ -442,8 +472,8 @@ class JobManager:
         with self._lock:
             event = self._cancels.get(job_id)
         if event is not None and not record.done:
-            event.set()
             self._set_message(job_id, "Cancelling")
+            event.set()
         return self.store.get(job_id)  # type: ignore[return-value]
 
     def wait(self, job_id: str, timeout: float | None = None) -> JobRecord:
@@ -483,6 +513,7 @@ class JobManager:
                     os.killpg(int(record.child.split(":")[0]), signal.SIGTERM)  # type: ignore[union-attr]
             self.store.update(
                 record.id,
+                only_active=True,
                 status="interrupted",
                 finished_at=time.time(),
                 message="Interrupted",
@@ -492,6 +523,23 @@ class JobManager:
         if recovered:
             logger.warning("Marked %d job(s) interrupted after a restart: %s", len(recovered), ", ".join(recovered))
         return recovered
+
+
+def _child_environment(job_id: str, workdir: Path, extra: dict[str, str]) -> dict[str, str]:
+    """The child's environment: the app's, offline when the app is, and on a Space without the Space's own token
+    (a visitor's job runs with the visitor's token, passed in `extra`, or none)."""
+    from services.config import get_settings
+
+    settings = get_settings()
+    env = dict(os.environ)
+    if settings.on_space:
+        for name in _HUB_TOKEN_VARS:
+            env.pop(name, None)
+    if settings.offline:
+        env["HF_HUB_OFFLINE"] = "1"
+    env.update(extra)
+    env.update({"PYTHONUNBUFFERED": "1", "PLAYGROUND_JOB_ID": job_id, "PLAYGROUND_JOB_DIR": str(workdir)})
+    return env
 
 
 def launcher_command(module: str, args: list[str]) -> list[str]:

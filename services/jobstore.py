@@ -129,13 +129,17 @@ class JobStore:
         with self._write_lock, closing(self._connect()) as conn, conn:
             conn.execute(f"INSERT INTO jobs ({columns}) VALUES ({marks})", list(data.values()))
 
-    def update(self, job_id: str, **fields: Any) -> None:
+    def update(self, job_id: str, *, only_active: bool = False, **fields: Any) -> bool:
+        """Write fields; with `only_active`, only while the job is still queued or running (a compare-and-set
+        that keeps a finished or interrupted record from being overwritten). Returns whether a row changed."""
         if not fields:
-            return
+            return False
         assignments = ", ".join(f"{name} = ?" for name in fields)
         values = [_encode(k, v) for k, v in fields.items()]
+        where = "id = ?" + (f" AND status IN ({', '.join(repr(s) for s in ACTIVE)})" if only_active else "")
         with self._write_lock, closing(self._connect()) as conn, conn:
-            conn.execute(f"UPDATE jobs SET {assignments} WHERE id = ?", [*values, job_id])
+            cursor = conn.execute(f"UPDATE jobs SET {assignments} WHERE {where}", [*values, job_id])
+            return cursor.rowcount > 0
 
     def get(self, job_id: str) -> JobRecord | None:
         with closing(self._connect()) as conn:

@@ -114,16 +114,21 @@ def _load_uncached(
     from services.system import device_info
 
     started = time.monotonic()
-    location = resolved.location
-    if resolved.source == "packaged":
-        location = str(packs.ensure_ready(resolved.id, progress))
-    if resolved.is_local:
-        _check_local_weights(Path(location), allow_pickle)
-    offline = get_settings().offline
-    common = {"trust_remote_code": trust_remote_code, "local_files_only": offline or resolved.is_local}
+    settings = get_settings()
+    common = {
+        "trust_remote_code": trust_remote_code,
+        "local_files_only": settings.offline or resolved.is_local,
+        # On a public Space the Space's own token must never serve a visitor: no ambient token there.
+        "token": False if settings.on_space else None,
+    }
     info = device_info()
-    progress(0.05, f"Reading the configuration of {resolved.id}")
+    location = resolved.location
     try:
+        if resolved.source == "packaged":
+            location = str(packs.ensure_ready(resolved.id, progress))
+        if resolved.is_local:
+            _check_local_weights(Path(location), allow_pickle)
+        progress(0.05, f"Reading the configuration of {resolved.id}")
         config = AutoConfig.from_pretrained(location, **common)
         _check_head(resolved, task, config, Path(location) if resolved.is_local else None)
         class_name = auto_class_name(task, config)
@@ -138,6 +143,7 @@ def _load_uncached(
             use_safetensors=None if allow_pickle else True,
             **common,
         )
+        model.to(info.device)
     except PlaygroundError:
         raise
     except ValueError as err:
@@ -149,7 +155,6 @@ def _load_uncached(
         raise _explain_load_error(resolved, err) from err
     except Exception as err:
         raise _explain_load_error(resolved, err) from err
-    model.to(info.device)
     model.eval()
     progress(1.0, f"{resolved.id} is loaded")
     return LoadedModel(
@@ -169,6 +174,11 @@ def _explain_load_error(resolved: models.ResolvedModel, err: Exception) -> Playg
     text = str(err)
     logger.warning("Loading %s failed: %s: %s", resolved.id, type(err).__name__, text)
     lowered = text.lower()
+    if "out of memory" in lowered or isinstance(err, MemoryError):
+        return PlaygroundError(
+            f"'{resolved.id}' does not fit in the memory this machine has free. Try a smaller model, or close "
+            "other work first."
+        )
     if "safetensors" in lowered and ("does not appear to have" in lowered or "no file named" in lowered):
         return UnsafeWeights(
             f"'{resolved.id}' has no safetensors weights, only pickled ones, which can run code when loaded. "
@@ -296,7 +306,8 @@ def load(
     task = models.canonical_task(task)
     resolved = models.resolve(model_id, owner)
     # The cache key holds the resolved location, so two owners' "trained:x" never share an entry.
-    key = (resolved.source, resolved.location, auto_class_family(task), trust_remote_code)
+    # allow_pickle is part of the key: one visitor's consent to a pickle never serves another who gave none.
+    key = (resolved.source, resolved.location, auto_class_family(task), trust_remote_code, allow_pickle)
     return model_cache().get_or_load(
         key,
         lambda: _load_uncached(

@@ -112,10 +112,12 @@ def start_prepare(manager: JobManager, model_id: str, owner: str) -> str:
     """Check the id now (a clear error at once beats a failed job), then prepare it as a child-process job."""
     model_id = (model_id or "").strip()
     resolved = models.resolve(model_id, owner)
+    # The child resolves again: hand it what was checked here (an absolute path for a folder).
+    target = resolved.location if resolved.source == "local" else resolved.id
     return manager.submit_command(
         "prepare",
         owner,
-        ["prepare", model_id, "--owner", owner],
+        ["prepare", "--owner", owner, "--", target],
         title=f"Prepare {resolved.id}",
         config={"model": model_id},
         needs_gpu=False,

@@ -57,17 +57,16 @@ class OwnerCookieMiddleware(BaseHTTPMiddleware):
         response = await call_next(request)
         is_page = request.method == "GET" and request.url.path.rstrip("/") == ""
         if is_page and OWNER_COOKIE not in request.cookies:
-            response.set_cookie(
-                OWNER_COOKIE,
-                secrets.token_urlsafe(32),
-                max_age=_ONE_YEAR,
-                httponly=True,
-                # A Space is shown in an iframe on huggingface.co: only a partitioned, secure cookie survives.
-                samesite="none" if self.secure else "lax",
-                secure=self.secure,
-                partitioned=self.secure,
-            )
+            response.headers.append("set-cookie", owner_cookie(secrets.token_urlsafe(32), self.secure))
         return response
+
+
+def owner_cookie(token: str, secure: bool) -> str:
+    """The Set-Cookie value. A Space is shown in an iframe on huggingface.co, where only a secure, partitioned
+    (CHIPS) cookie survives; Starlette refuses `partitioned` before Python 3.14, so the header is written here."""
+    parts = [f"{OWNER_COOKIE}={token}", f"Max-Age={_ONE_YEAR}", "Path=/", "HttpOnly"]
+    parts += ["SameSite=None", "Secure", "Partitioned"] if secure else ["SameSite=Lax"]
+    return "; ".join(parts)
 
 
 def friendly(fn: Callable) -> Callable:

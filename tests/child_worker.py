@@ -22,6 +22,8 @@ def main() -> int:
     parser.add_argument("--fail-at", type=int, default=-1)
     parser.add_argument("--die-at", type=int, default=-1, help="SIGKILL itself, like the kernel's OOM killer")
     parser.add_argument("--ignore-term", action="store_true")
+    parser.add_argument("--bad-events", action="store_true", help="send malformed events first")
+    parser.add_argument("--orphan", action="store_true", help="leave a grandchild holding stdout, then exit")
     args = parser.parse_args()
     events = EventWriter()
     if args.ignore_term:
@@ -31,6 +33,17 @@ def main() -> int:
     print("plain output from a library", flush=True)
     print(f"token in the environment: {os.environ.get('HF_TOKEN', '-')}", flush=True)
     workdir = Path(os.environ.get("PLAYGROUND_JOB_DIR", "."))
+    if args.bad_events:
+        events.emit("progress", fraction=None, message="no number")
+        events.emit("progress", fraction="half")
+        events.emit("metrics", values=[1, 2, 3])
+        events.emit("teleport", where="moon")
+    if args.orphan:
+        import subprocess
+
+        subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])  # inherits our stdout
+        events.result({"orphaned": True})
+        return 0
     for step in range(1, args.steps + 1):
         if cancel_requested():
             (workdir / "checkpoint.txt").write_text(f"saved at step {step - 1}")

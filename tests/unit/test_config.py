@@ -73,3 +73,27 @@ def test_owner_of_prefers_account_then_cookie_then_session():
     assert by_cookie.startswith("anon:") and "x" * 43 not in by_cookie, "the cookie itself is never the id"
     assert owner_of(SimpleNamespace(cookies={}, session_hash="s1"), None).startswith("session:")
     assert owner_of(SimpleNamespace(cookies={OWNER_COOKIE: "short"}, session_hash="s1"), None).startswith("session:")
+
+
+@pytest.mark.parametrize("secure", [False, True])
+def test_the_page_sets_an_owner_cookie_once(secure):
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
+
+    from tabs.session import OWNER_COOKIE, OwnerCookieMiddleware
+
+    app = Starlette(
+        routes=[Route("/", lambda r: PlainTextResponse("page")), Route("/api", lambda r: PlainTextResponse("x"))],
+        middleware=[Middleware(OwnerCookieMiddleware, secure=secure)],
+    )
+    client = TestClient(app, base_url="https://testserver")
+    first = client.get("/")
+    assert first.status_code == 200
+    header = first.headers["set-cookie"]
+    assert header.startswith(f"{OWNER_COOKIE}=") and "HttpOnly" in header
+    assert ("Partitioned" in header and "Secure" in header and "SameSite=None" in header) == secure
+    assert "set-cookie" not in client.get("/api").headers, "only the page sets it"
+    assert "set-cookie" not in client.get("/").headers, "a browser that has one keeps it"

@@ -288,3 +288,71 @@ def test_child_that_ignores_sigterm_is_killed_after_the_grace_period(settings):
     manager.cancel(job_id, ALICE)
     record = manager.wait(job_id, timeout=60)
     assert record.status == "cancelled" and time.monotonic() - started < 30
+
+
+# ---- hardening (found in review) ------------------------------------------------------------------------------
+
+
+def test_settings_that_mention_tokens_are_not_secrets(manager):
+    seen = {}
+
+    def work(ctx):
+        seen.update(ctx.config)
+        return {"tokens_per_s": 10.5}
+
+    config = {"max_new_tokens": 128, "tokenizer": "bert", "pad_token_id": 0, "hf_token": "hf_abcdefghijklmnop"}
+    job_id = manager.submit("demo", ALICE, work, title="Settings", config=config)
+    record = manager.wait(job_id, timeout=20)
+    assert seen == config, "the work gets the config as given"
+    assert record.config == {"max_new_tokens": 128, "tokenizer": "bert", "pad_token_id": 0, "hf_token": "***"}
+    assert record.result == {"tokens_per_s": 10.5}
+
+
+def test_space_oauth_tokens_are_masked_too():
+    from services.jobs import mask
+
+    assert mask("Bearer hf_oauth_AbCdEfGhIjKlMnOpQrSt") == "Bearer hf_***"
+
+
+def test_malformed_child_events_become_log_lines(manager):
+    record = manager.wait(child(manager, steps=2, bad_events=True), timeout=60)
+    assert record.status == "succeeded", record.error
+    logs = "\n".join(manager.logs(record.id, ALICE))
+    assert "ignored malformed progress event" in logs and "ignored event" in logs
+
+
+def test_a_grandchild_holding_the_output_pipe_does_not_hang_the_job(manager):
+    record = manager.wait(child(manager, orphan=True), timeout=60)
+    assert record.status == "succeeded" and record.result == {"orphaned": True}
+
+
+def test_a_finished_status_is_never_overwritten(manager):
+    gate = threading.Event()
+    job_id = manager.submit("demo", ALICE, lambda ctx: gate.wait(10), title="Slow")
+    wait_for(lambda: manager.get(job_id, ALICE).status == "running")
+    manager.store.update(job_id, status="interrupted")  # another manager decided first
+    gate.set()
+    assert manager.wait(job_id, timeout=20).status == "interrupted"
+
+
+def test_the_latest_progress_message_is_kept(manager):
+    def work(ctx):
+        ctx.progress(0.05, "Reading the configuration")
+        ctx.progress(0.15, "Loading the tokenizer")
+        ctx.progress(0.35, "Loading the weights")
+        gate.wait(10)
+
+    gate = threading.Event()
+    job_id = manager.submit("demo", ALICE, work, title="Messages")
+    wait_for(lambda: manager.get(job_id, ALICE).message == "Loading the weights")
+    gate.set()
+    manager.wait(job_id, timeout=20)
+
+
+def test_read_only_managers_leave_running_jobs_alone(settings):
+    first = JobManager.from_settings()
+    orphan = JobRecord(
+        id="deadjob00009", kind="x", owner=ALICE, title="t", config={}, status="running", manager="999999:1.00"
+    )
+    first.store.create(orphan)
+    assert JobManager.from_settings(recover=False).get("deadjob00009", ALICE).status == "running"

@@ -149,3 +149,16 @@ def test_device_choice_respects_the_setting(monkeypatch, settings):
         assert info.device == "cpu" and info.dtype_name == "float32" and "CPU" in info.name
     finally:
         system.device_info.cache_clear()
+
+
+def test_one_visitors_consent_to_pickles_does_not_serve_another(fresh_cache, tmp_path, tiny_models):
+    import torch
+    from safetensors.torch import load_file
+
+    folder = tmp_path / "pickled-shared"
+    shutil.copytree(tiny_models["gpt2"], folder)
+    torch.save(load_file(folder / "model.safetensors"), folder / "pytorch_model.bin")
+    (folder / "model.safetensors").unlink()
+    assert loading.load(str(folder), "text-generation", allow_pickle=True)
+    with pytest.raises(UnsafeWeights):
+        loading.load(str(folder), "text-generation")
