@@ -3,6 +3,8 @@
     python -m services info                      device, offline mode, storage folder
     python -m services models [--task T]         the model catalog as JSON
     python -m services prepare MODEL [--task T]  make a model ready (convert/download) and check it loads
+    python -m services run TASK --model M --input TEXT|JSON [--param KEY=VALUE ...]
+                                                 run a task; prints the transformers 4.x pipeline output
     python -m services jobs [--owner O]          your jobs as JSON
     python -m services job ID [--owner O]        one job with its last log lines
 
@@ -67,6 +69,29 @@ def cmd_prepare(args: argparse.Namespace) -> None:
     _print(summary)
 
 
+def _json_or_text(value: str):
+    """A JSON value when the text parses as one, else the text itself."""
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    from services.pipelines import run
+
+    inputs = args.input
+    if inputs.lstrip().startswith(("{", "[")):
+        inputs = _json_or_text(inputs)
+    params = {}
+    for item in args.param:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"'{item}' is not KEY=VALUE.")
+        params[key.strip()] = _json_or_text(value)
+    _print(run(args.task, args.model, inputs, owner=args.owner, **params))
+
+
 def _manager():
     from services.jobs import JobManager
 
@@ -103,6 +128,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("prepare", cmd_prepare, "Make a model ready to use (convert or download it) and check that it loads.")
     p.add_argument("model", help="catalog id, Hub id, trained:<name> or folder")
     p.add_argument("--task", help="the task to load it for (default: its first task)")
+    p = add("run", cmd_run, "Run a task on a model and print the result as JSON (transformers 4.x schema).")
+    p.add_argument("task", help="e.g. sentiment-analysis, ner, question-answering, summarization, text-generation")
+    p.add_argument("--model", required=True, help="catalog id, Hub id, trained:<name> or folder")
+    p.add_argument("--input", required=True, help='plain text, or JSON such as {"question": ..., "context": ...}')
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="a task setting (JSON value)")
     add("jobs", cmd_jobs, "List your jobs as JSON.")
     p = add("job", cmd_job, "Show one job with its last log lines.")
     p.add_argument("id")

@@ -56,6 +56,9 @@ class LoadedModel:
     location: str
     nbytes: int
     load_seconds: float
+    # Things built once per cached model (pipelines, pooling settings); guarded by `lock`.
+    extras: dict = field(default_factory=dict, repr=False)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
 
 def auto_class_name(task: str, config: Any) -> str:

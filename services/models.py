@@ -40,6 +40,9 @@ TASKS = (
     "sentence-similarity",
 )
 
+# What a sentence-embedding model does here (zero-shot by similarity to each label).
+EMBEDDING_TASKS = ("feature-extraction", "sentence-similarity", "zero-shot-classification")
+
 # Recommended Hub models per task, offered when the Hub is reachable (or the model is in the local HF cache).
 RECOMMENDED: dict[str, tuple[tuple[str, ...], str]] = {
     "distilbert/distilbert-base-uncased-finetuned-sst-2-english": (
@@ -70,7 +73,7 @@ RECOMMENDED: dict[str, tuple[tuple[str, ...], str]] = {
     ),
     "distilbert/distilroberta-base": (("fill-mask",), "DistilRoBERTa: guesses the word behind <mask>."),
     "sentence-transformers/all-MiniLM-L6-v2": (
-        ("feature-extraction", "sentence-similarity"),
+        EMBEDDING_TASKS,
         "The Hub copy of the packaged MiniLM sentence-embedding model.",
     ),
 }
@@ -104,8 +107,8 @@ def tasks_for_config(config: dict, folder: Path | None = None) -> tuple[str, ...
             if arch.endswith(suffix):
                 found.extend(t for t in tasks if t not in found)
                 break
-    if folder is not None and (folder / "modules.json").exists():
-        found.extend(t for t in ("feature-extraction", "sentence-similarity") if t not in found)
+    if folder is not None and (folder / "modules.json").exists():  # sentence-transformers: embeddings-based zero-shot
+        found.extend(t for t in EMBEDDING_TASKS if t not in found)
     return tuple(found)
 
 

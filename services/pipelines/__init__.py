@@ -1,0 +1,192 @@
+"""Run any NLP task on any model, returning what transformers 4.x's pipeline returned for it.
+
+    run("sentiment-analysis", "distilbert/distilbert-base-uncased-finetuned-sst-2-english", "I love it")
+    run("question-answering", model, {"question": "...", "context": "..."}, top_k=3)
+
+Where transformers 5 still has the pipeline (classification, NER, fill-mask, zero-shot, feature extraction,
+text generation) it is used, built once per cached model. Question answering, summarization and translation
+were removed in v5: `qa` and `seq2seq` re-implement the 4.x runners over the Auto model classes, and decoder-only
+chat models summarize and translate through their chat template. Sentence-embedding models (like the packaged
+MiniLM) also do sentence similarity and an embedding-based zero-shot classification.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from services import loading
+from services.errors import PlaygroundError, TaskMismatch
+from services.models import canonical_task, describe_tasks
+
+logger = logging.getLogger(__name__)
+
+# The task names of transformers 4.x (and this playground's sentence-similarity), for the CLI and the API.
+TASK_NAMES = (
+    "text-classification",
+    "sentiment-analysis",
+    "token-classification",
+    "ner",
+    "question-answering",
+    "summarization",
+    "translation",
+    "text-generation",
+    "zero-shot-classification",
+    "fill-mask",
+    "feature-extraction",
+    "sentence-similarity",
+)
+_TRANSLATION_TASK = re.compile(r"^translation_([a-z]{2,3})_to_([a-z]{2,3})$")
+_STILL_IN_V5 = {"text-classification", "token-classification", "fill-mask", "feature-extraction", "text-generation"}
+MAX_INPUT_CHARS = 1_000_000
+
+
+def run(
+    task: str,
+    model: str,
+    inputs: Any,
+    *,
+    owner: str | None = None,
+    allow_pickle: bool = False,
+    trust_remote_code: bool = False,
+    **params: Any,
+) -> Any:
+    """Run `task` with `model` on `inputs`; the result has the transformers 4.x pipeline schema for that task."""
+    match = _TRANSLATION_TASK.match(task)
+    if match:  # 4.x's translation_en_to_fr style names carry the languages
+        params.setdefault("src_lang", match.group(1))
+        params.setdefault("tgt_lang", match.group(2))
+        task = "translation"
+    canonical = canonical_task(task)
+    _check_inputs(canonical, inputs)
+    options = {"owner": owner, "allow_pickle": allow_pickle, "trust_remote_code": trust_remote_code}
+    if canonical == "zero-shot-classification":
+        return run_loaded(_load_zero_shot(model, options), canonical, inputs, **params)
+    return run_loaded(loading.load(model, canonical, **options), canonical, inputs, **params)
+
+
+def _load_zero_shot(model: str, options: dict) -> loading.LoadedModel:
+    """An NLI classifier does zero-shot with the 4.x pipeline; a sentence-embedding model by similarity."""
+    from services.models import resolve
+
+    tasks = resolve(model, options["owner"]).tasks
+    if "text-classification" not in tasks and "sentence-similarity" in tasks:
+        return loading.load(model, "sentence-similarity", **options)
+    try:
+        return loading.load(model, "zero-shot-classification", **options)
+    except TaskMismatch:
+        return loading.load(model, "sentence-similarity", **options)
+
+
+def run_loaded(loaded: loading.LoadedModel, task: str, inputs: Any, **params: Any) -> Any:
+    """Run a task on an already loaded model (the batch job and the benchmarks call this directly)."""
+    from services.pipelines import embeddings
+
+    if task == "question-answering":
+        return _question_answering(loaded, inputs, params)
+    if task in ("summarization", "translation"):
+        return _seq2seq_task(loaded, task, inputs, params)
+    if task == "sentence-similarity":
+        return embeddings.similarity(loaded, inputs["source_sentence"], inputs["sentences"])
+    if task == "zero-shot-classification" and embeddings.is_embedding_model(loaded):
+        return embeddings.zero_shot(loaded, inputs, **params)
+    if task == "text-generation":
+        params = _generation_defaults(loaded, params)
+    try:
+        return pipeline_for(loaded, task)(inputs, **params)
+    except TypeError as err:  # an unknown keyword for this pipeline
+        raise PlaygroundError(f"A setting is not understood by the {task} task: {err}") from err
+
+
+def pipeline_for(loaded: loading.LoadedModel, task: str):
+    """The transformers pipeline for this cached model and task, built once and kept with the model."""
+    from transformers import pipeline
+
+    key = ("pipeline", task)
+    with loaded.lock:
+        pipe = loaded.extras.get(key)
+        if pipe is None:
+            if task not in _STILL_IN_V5 | {"zero-shot-classification"}:
+                raise TaskMismatch(f"No transformers pipeline for {task}.")
+            pipe = pipeline(task, model=loaded.model, tokenizer=loaded.tokenizer, device=loaded.model.device)
+            loaded.extras[key] = pipe
+    return pipe
+
+
+def _check_inputs(task: str, inputs: Any) -> None:
+    if task == "question-answering":
+        items = inputs if isinstance(inputs, list) else [inputs]
+        for item in items:
+            if not isinstance(item, dict) or not str(item.get("question") or "").strip():
+                raise PlaygroundError("Please type a question.")
+            if not str(item.get("context") or "").strip():
+                raise PlaygroundError("Please paste a context: the text in which the answer should be found.")
+        return
+    if task == "sentence-similarity":
+        if not isinstance(inputs, dict) or not str(inputs.get("source_sentence") or "").strip():
+            raise PlaygroundError("Please type a source sentence to compare the others with.")
+        if not [s for s in inputs.get("sentences") or [] if str(s).strip()]:
+            raise PlaygroundError("Please give at least one sentence to compare with the source sentence.")
+        return
+    texts = inputs if isinstance(inputs, list) else [inputs]
+    if task == "text-generation" and isinstance(inputs, list) and inputs and isinstance(inputs[0], dict):
+        return  # a chat: a list of {"role", "content"} messages
+    if not texts or any(not isinstance(t, str) or not t.strip() for t in texts):
+        raise PlaygroundError("Please type some text first.")
+    if any(len(t) > MAX_INPUT_CHARS for t in texts):
+        raise PlaygroundError(f"That text is too long: at most {MAX_INPUT_CHARS:,} characters, please.")
+
+
+def _question_answering(loaded: loading.LoadedModel, inputs: Any, params: dict) -> Any:
+    from services.pipelines import qa
+
+    if isinstance(inputs, list):
+        return qa.answer_question(
+            loaded.model,
+            loaded.tokenizer,
+            [i["question"] for i in inputs],
+            [i["context"] for i in inputs],
+            **params,
+        )
+    return qa.answer_question(loaded.model, loaded.tokenizer, inputs["question"], inputs["context"], **params)
+
+
+def _seq2seq_task(loaded: loading.LoadedModel, task: str, inputs: Any, params: dict) -> list[dict]:
+    from services.pipelines import chat
+
+    if getattr(loaded.model.config, "is_encoder_decoder", False):
+        from services.pipelines import seq2seq
+
+        if task == "summarization":
+            return seq2seq.summarize(loaded.model, loaded.tokenizer, inputs, **params)
+        return seq2seq.translate(loaded.model, loaded.tokenizer, inputs, **params)
+    if not chat.can_chat(loaded):
+        raise TaskMismatch(
+            f"'{loaded.id}' is neither a sequence-to-sequence model (like T5 or BART) nor a chat model, so it "
+            f"cannot do {task} here. It can do: {describe_tasks(_tasks_of(loaded))}."
+        )
+    texts = inputs if isinstance(inputs, list) else [inputs]
+    key = "summary_text" if task == "summarization" else "translation_text"
+    if task == "summarization":
+        return [{key: chat.summarize(loaded, text, **params)} for text in texts]
+    return [{key: chat.translate(loaded, text, **params)} for text in texts]
+
+
+def _tasks_of(loaded: loading.LoadedModel) -> tuple[str, ...]:
+    from services.models import tasks_for_config
+
+    return tasks_for_config(loaded.model.config.to_dict())
+
+
+def _generation_defaults(loaded: loading.LoadedModel, params: dict) -> dict:
+    """4.x's text-generation pipeline kept `max_length` small; people expect a paragraph. Greedy unless asked."""
+    params = dict(params)
+    if "max_new_tokens" not in params and "max_length" not in params:
+        params["max_new_tokens"] = 64
+    if params.get("do_sample") is None and "temperature" not in params:
+        params["do_sample"] = False
+    tokenizer = loaded.tokenizer
+    if tokenizer.pad_token_id is None and tokenizer.eos_token_id is not None:
+        params.setdefault("pad_token_id", tokenizer.eos_token_id)
+    return params

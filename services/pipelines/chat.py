@@ -1,0 +1,174 @@
+"""Decoder-only models as generators and chat assistants: streaming, token probabilities, and prompted
+summarization and translation (how a chat model such as the packaged SmolLM2 does seq2seq tasks).
+
+Chat models get their own chat template; base models (GPT-2 style) get a plain prompt.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from services.errors import PlaygroundError
+from services.loading import LoadedModel
+
+LANGUAGES = {
+    "en": "English", "fr": "French", "de": "German", "es": "Spanish", "it": "Italian", "pt": "Portuguese",
+    "nl": "Dutch", "ro": "Romanian", "ru": "Russian", "zh": "Chinese", "ja": "Japanese", "ko": "Korean",
+    "ar": "Arabic", "hi": "Hindi", "tr": "Turkish", "pl": "Polish", "sv": "Swedish", "uk": "Ukrainian",
+}  # fmt: skip
+_GENERATION_KEYS = {
+    "max_new_tokens", "temperature", "top_p", "top_k", "repetition_penalty", "do_sample", "num_beams",
+    "no_repeat_ngram_size", "min_new_tokens",
+}  # fmt: skip
+
+
+def can_chat(loaded: LoadedModel) -> bool:
+    """Whether the model generates text token by token (a decoder-only LM)."""
+    config = loaded.model.config
+    return (
+        not getattr(config, "is_encoder_decoder", False)
+        and hasattr(loaded.model, "generate")
+        and any(
+            a.endswith(("ForCausalLM", "LMHeadModel")) for a in (config.architectures or [type(loaded.model).__name__])
+        )
+    )
+
+
+def has_chat_template(loaded: LoadedModel) -> bool:
+    return bool(getattr(loaded.tokenizer, "chat_template", None))
+
+
+def language_name(code_or_name: str | None, default: str) -> str:
+    if not code_or_name:
+        return default
+    return LANGUAGES.get(code_or_name.strip().lower(), code_or_name.strip())
+
+
+def encode_prompt(loaded: LoadedModel, prompt: str | list[dict], chat: bool | None = None) -> dict:
+    """Token ids for a prompt: a message list (or, for chat models, a plain string as the user's message)."""
+    tokenizer = loaded.tokenizer
+    use_chat = has_chat_template(loaded) if chat is None else chat and has_chat_template(loaded)
+    if use_chat:
+        messages = prompt if isinstance(prompt, list) else [{"role": "user", "content": prompt}]
+        encoded = tokenizer.apply_chat_template(
+            messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+        )
+    else:
+        text = prompt if isinstance(prompt, str) else "\n".join(m["content"] for m in prompt)
+        encoded = tokenizer(text, return_tensors="pt")
+    return {k: v.to(loaded.model.device) for k, v in encoded.items()}
+
+
+def generation_kwargs(loaded: LoadedModel, params: dict) -> dict:
+    """Only the generation settings this playground exposes; sampling turned on when a temperature is set."""
+    unknown = set(params) - _GENERATION_KEYS - {"seed"}
+    if unknown:
+        raise PlaygroundError(f"Unknown generation setting(s): {', '.join(sorted(unknown))}.")
+    kwargs = {k: v for k, v in params.items() if k in _GENERATION_KEYS and v is not None}
+    kwargs.setdefault("max_new_tokens", 128)
+    if "do_sample" not in kwargs:
+        kwargs["do_sample"] = bool(kwargs.get("temperature")) and kwargs.get("temperature", 0) > 0
+    if not kwargs["do_sample"]:
+        for key in ("temperature", "top_p", "top_k"):
+            kwargs.pop(key, None)
+    tokenizer = loaded.tokenizer
+    if tokenizer.pad_token_id is None and tokenizer.eos_token_id is not None:
+        kwargs["pad_token_id"] = tokenizer.eos_token_id
+    if params.get("seed") is not None:
+        import torch
+
+        torch.manual_seed(int(params["seed"]))
+    return kwargs
+
+
+def complete(loaded: LoadedModel, prompt: str | list[dict], chat: bool | None = None, **params: Any) -> str:
+    """Generate a reply (or continuation) and return only the new text."""
+    import torch
+
+    encoded = encode_prompt(loaded, prompt, chat)
+    with torch.no_grad():
+        output = loaded.model.generate(**encoded, **generation_kwargs(loaded, params))
+    new_tokens = output[0][encoded["input_ids"].shape[1] :]
+    return loaded.tokenizer.decode(new_tokens, skip_special_tokens=True).strip()
+
+
+def summarize(loaded: LoadedModel, text: str, **params: Any) -> str:
+    instruction = "Summarize the following text in one or two sentences. Reply with the summary only."
+    return complete(loaded, f"{instruction}\n\n{text}", chat=True, **params)
+
+
+def translate(
+    loaded: LoadedModel, text: str, src_lang: str | None = None, tgt_lang: str | None = None, **params: Any
+) -> str:
+    source = language_name(src_lang, "English")
+    target = language_name(tgt_lang, "French")
+    instruction = f"Translate this {source} text into {target}. Reply with the {target} translation only."
+    return complete(loaded, f"{instruction}\n\n{text}", chat=True, **params)
+
+
+def stream(
+    loaded: LoadedModel, prompt: str | list[dict], chat: bool | None = None, with_scores: bool = True, **params: Any
+) -> Iterator[dict]:
+    """Yield {"text": what is generated so far} as tokens arrive; the last item also has "tokens": each new token
+    with its probability and the five likeliest alternatives at that step (from the model's raw logits)."""
+    import torch
+    from transformers import TextIteratorStreamer
+
+    encoded = encode_prompt(loaded, prompt, chat)
+    kwargs = generation_kwargs(loaded, params)
+    streamer = TextIteratorStreamer(loaded.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600)
+    result: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            with torch.no_grad():
+                result["output"] = loaded.model.generate(
+                    **encoded, **kwargs, streamer=streamer, return_dict_in_generate=True, output_logits=with_scores
+                )
+        except Exception as err:  # surfaced to the caller below, after the streamer is released
+            result["error"] = err
+            streamer.end()
+
+    # A short-lived worker owned by this call (transformers' streaming pattern); it ends with the generation.
+    worker = threading.Thread(target=work, name="generate-stream", daemon=True)
+    worker.start()
+    text = ""
+    for piece in streamer:
+        text += piece
+        yield {"text": text}
+    worker.join()
+    if "error" in result:
+        raise PlaygroundError(f"Generation failed: {result['error']}") from result["error"]
+    final: dict[str, Any] = {"text": text}
+    if with_scores:
+        output = result["output"]
+        final["tokens"] = token_probabilities(loaded, output.sequences[0][encoded["input_ids"].shape[1] :], output)
+    yield final
+
+
+def token_probabilities(loaded: LoadedModel, new_ids, output, top: int = 5) -> list[dict]:
+    """For each generated token: its text, id, probability, and the `top` likeliest tokens at that step."""
+    import torch
+
+    tokenizer = loaded.tokenizer
+    steps = []
+    for position, token_id in enumerate(new_ids.tolist()):
+        if position >= len(output.logits):
+            break
+        probs = torch.softmax(output.logits[position][0].float(), dim=-1)
+        best = torch.topk(probs, top)
+        steps.append(
+            {
+                "id": token_id,
+                "token": tokenizer.decode([token_id]),
+                "prob": float(probs[token_id]),
+                "special": token_id in tokenizer.all_special_ids,
+                "top": [
+                    {"token": tokenizer.decode([i]), "prob": float(p)}
+                    for i, p in zip(best.indices.tolist(), best.values.tolist(), strict=True)
+                ],
+            }
+        )
+    return steps

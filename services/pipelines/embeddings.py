@@ -1,0 +1,104 @@
+"""Sentence embeddings from encoder models: pooling, similarity, and zero-shot classification by similarity.
+
+Sentence-transformers folders (like the packaged MiniLM) say how to pool in ``1_Pooling/config.json``; other
+encoders get mean pooling over real tokens. Vectors are L2-normalised, so a dot product is a cosine similarity.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from services.loading import LoadedModel
+
+_HYPOTHESIS = "This text is about {}."
+
+
+def is_embedding_model(loaded: LoadedModel) -> bool:
+    """True for models without a task head (sentence-transformers folders and bare encoders)."""
+    archs = getattr(loaded.model.config, "architectures", None) or []
+    folder = Path(loaded.location)
+    return (folder / "modules.json").exists() or not archs or all(a.endswith("Model") for a in archs)
+
+
+def _pooling(loaded: LoadedModel) -> str:
+    with loaded.lock:
+        mode = loaded.extras.get("pooling")
+        if mode is None:
+            mode = "mean"
+            config = Path(loaded.location) / "1_Pooling" / "config.json"
+            if config.exists():
+                settings = json.loads(config.read_text())
+                if settings.get("pooling_mode_cls_token"):
+                    mode = "cls"
+            loaded.extras["pooling"] = mode
+    return mode
+
+
+def embed(loaded: LoadedModel, texts: list[str], batch_size: int = 32):
+    """Normalised sentence vectors, one row per text (a torch tensor on the CPU)."""
+    import torch
+
+    mode = _pooling(loaded)
+    rows = []
+    for start in range(0, len(texts), batch_size):
+        batch = loaded.tokenizer(
+            texts[start : start + batch_size], padding=True, truncation=True, return_tensors="pt"
+        ).to(loaded.model.device)
+        with torch.no_grad():
+            hidden = loaded.model(**batch).last_hidden_state
+        if mode == "cls":
+            pooled = hidden[:, 0]
+        else:
+            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+        rows.append(torch.nn.functional.normalize(pooled.float(), dim=-1).cpu())
+    return torch.cat(rows)
+
+
+def similarity(loaded: LoadedModel, source: str, sentences: list[str]) -> list[float]:
+    """Cosine similarity of each sentence to the source (the Hub's sentence-similarity schema)."""
+    vectors = embed(loaded, [source, *sentences])
+    return [round(float(v), 6) for v in vectors[1:] @ vectors[0]]
+
+
+def similarity_matrix(loaded: LoadedModel, sentences: list[str]) -> list[list[float]]:
+    """Every pair's cosine similarity, for the similarity heat map."""
+    vectors = embed(loaded, sentences)
+    return [[round(float(x), 4) for x in row] for row in vectors @ vectors.T]
+
+
+def zero_shot(
+    loaded: LoadedModel,
+    sequences: str | list[str],
+    candidate_labels: str | list[str],
+    hypothesis_template: str = _HYPOTHESIS,
+    multi_label: bool = False,
+    temperature: float = 0.05,
+) -> dict | list[dict]:
+    """Zero-shot classification by embedding similarity, in the 4.x zero-shot pipeline's output schema.
+
+    Each label becomes a sentence (`hypothesis_template`); a softmax over the cosine similarities (sharpened by
+    `temperature`) gives the scores, or, with `multi_label`, each similarity mapped to 0..1 on its own.
+    """
+    import torch
+
+    labels = (
+        [label.strip() for label in candidate_labels.split(",")]
+        if isinstance(candidate_labels, str)
+        else [label.strip() for label in candidate_labels]
+    )
+    labels = [label for label in labels if label]
+    if not labels:
+        raise ValueError("Please give at least one candidate label.")
+    texts = [sequences] if isinstance(sequences, str) else list(sequences)
+    label_vectors = embed(loaded, [hypothesis_template.format(label) for label in labels])
+    text_vectors = embed(loaded, texts)
+    results = []
+    for text, sims in zip(texts, text_vectors @ label_vectors.T, strict=True):
+        scores = (sims + 1) / 2 if multi_label else torch.softmax(sims / temperature, dim=-1)
+        order = torch.argsort(scores, descending=True).tolist()
+        results.append(
+            {"sequence": text, "labels": [labels[i] for i in order], "scores": [float(scores[i]) for i in order]}
+        )
+    return results[0] if isinstance(sequences, str) else results

@@ -1,0 +1,136 @@
+"""`services.pipelines.run`: the transformers 4.x output schema for every task, checked on tiny models against
+the transformers pipeline called directly, plus the bad inputs."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import sys
+
+import pytest
+
+from services import loading
+from services.errors import PlaygroundError, TaskMismatch
+from services.pipelines import chat, run
+
+TEXT = "the movie was very good and alice loved it in paris"
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache(monkeypatch, settings):
+    cache = loading.ModelCache(budget_bytes=2**34)
+    monkeypatch.setattr(loading, "model_cache", lambda: cache)
+    return cache
+
+
+def direct(task, folder, inputs, **params):
+    from transformers import pipeline
+
+    return pipeline(task, model=str(folder), device="cpu")(inputs, **params)
+
+
+@pytest.mark.parametrize(
+    ("task", "name", "params"),
+    [
+        ("sentiment-analysis", "bert-classifier", {}),
+        ("text-classification", "bert-classifier", {"top_k": 2}),
+        ("ner", "bert-ner", {}),
+        ("token-classification", "bert-ner", {"aggregation_strategy": "simple"}),
+        ("fill-mask", "bert-mlm", {"top_k": 3}),
+        ("text-generation", "gpt2", {"max_new_tokens": 8, "do_sample": False}),
+    ],
+)
+def test_same_output_as_the_transformers_pipeline(tiny_models, task, name, params):
+    inputs = TEXT.replace("good", "[MASK]") if task == "fill-mask" else TEXT
+    ours = run(task, str(tiny_models[name]), inputs, **params)
+    theirs = direct(task, tiny_models[name], inputs, **params)
+    assert json.dumps(ours, default=str) == json.dumps(theirs, default=str)
+
+
+def test_classification_labels_are_the_models_names(tiny_models):
+    result = run("sentiment-analysis", str(tiny_models["bert-classifier"]), TEXT)
+    assert result[0]["label"] in {"NEGATIVE", "POSITIVE"} and 0 <= result[0]["score"] <= 1
+
+
+def test_feature_extraction_gives_one_vector_per_token(tiny_models):
+    out = run("feature-extraction", str(tiny_models["bert-encoder"]), "the movie")
+    assert len(out) == 1 and len(out[0][0]) == 32
+
+
+def test_sentence_similarity_and_embedding_zero_shot(tiny_models):
+    encoder = str(tiny_models["bert-encoder"])
+    scores = run("sentence-similarity", encoder, {"source_sentence": TEXT, "sentences": [TEXT, "bob likes rivers"]})
+    assert scores[0] == pytest.approx(1.0, abs=1e-4) and -1 <= scores[1] <= 1
+    result = run("zero-shot-classification", encoder, TEXT, candidate_labels="food, city, movie")
+    assert sorted(result["labels"]) == ["city", "food", "movie"] and result["sequence"] == TEXT
+    assert sum(result["scores"]) == pytest.approx(1.0, abs=1e-5)
+    assert result["scores"] == sorted(result["scores"], reverse=True)
+
+
+def test_a_base_causal_model_summarizes_and_translates_by_prompt(tiny_models):
+    gpt2 = str(tiny_models["gpt2"])
+    summary = run("summarization", gpt2, TEXT, max_new_tokens=5)
+    assert list(summary[0]) == ["summary_text"] and isinstance(summary[0]["summary_text"], str)
+    translation = run("translation_en_to_fr", gpt2, [TEXT, "bob"], max_new_tokens=5)
+    assert len(translation) == 2 and all(list(t) == ["translation_text"] for t in translation)
+
+
+def test_streaming_yields_growing_text_then_token_probabilities(tiny_models):
+    loaded = loading.load(str(tiny_models["gpt2"]), "text-generation")
+    events = list(chat.stream(loaded, "the movie", max_new_tokens=6))
+    texts = [e["text"] for e in events]
+    assert all(b.startswith(a) for a, b in itertools.pairwise(texts))
+    tokens = events[-1]["tokens"]
+    assert 1 <= len(tokens) <= 6
+    for step in tokens:
+        assert 0 <= step["prob"] <= 1 and len(step["top"]) == 5
+        assert [t["prob"] for t in step["top"]] == sorted((t["prob"] for t in step["top"]), reverse=True)
+        assert step["prob"] <= step["top"][0]["prob"] + 1e-6, "greedy picks the likeliest token"
+    assert "".join(t["token"] for t in tokens).strip() == events[-1]["text"].strip()
+
+
+@pytest.mark.parametrize(
+    ("task", "inputs", "sentence"),
+    [
+        ("sentiment-analysis", "", "type some text"),
+        ("sentiment-analysis", "   ", "type some text"),
+        ("question-answering", {"question": "who?", "context": ""}, "paste a context"),
+        ("question-answering", {"question": "", "context": "alice"}, "type a question"),
+        ("sentence-similarity", {"source_sentence": "a", "sentences": []}, "at least one sentence"),
+        ("sentiment-analysis", "x" * 1_000_001, "too long"),
+    ],
+)
+def test_bad_inputs_get_a_sentence(tiny_models, task, inputs, sentence):
+    with pytest.raises(PlaygroundError, match=sentence):
+        run(task, str(tiny_models["bert-classifier"]), inputs)
+
+
+def test_a_model_that_cannot_do_the_task_says_which_it_can(tiny_models):
+    with pytest.raises(TaskMismatch, match="It can do: text-generation"):
+        run("ner", str(tiny_models["gpt2"]), TEXT)
+    with pytest.raises(TaskMismatch, match="cannot do summarization"):
+        run("summarization", str(tiny_models["bert-classifier"]), TEXT)
+
+
+def test_unknown_task_and_unknown_setting(tiny_models):
+    with pytest.raises(ValueError, match="Unknown task"):
+        run("telepathy", str(tiny_models["gpt2"]), TEXT)
+    loaded = loading.load(str(tiny_models["gpt2"]), "text-generation")
+    with pytest.raises(PlaygroundError, match="Unknown generation setting"):
+        chat.complete(loaded, "hi", warp_speed=9)
+
+
+def test_cli_run_parses_json_inputs_and_params(tiny_models, settings):
+    import os
+
+    done = subprocess.run(
+        [sys.executable, "-m", "services", "run", "zero-shot-classification", "--model",
+         str(tiny_models["bert-encoder"]), "--input", TEXT, "--param", 'candidate_labels=["food","city"]',
+         "--param", "multi_label=true"],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "PLAYGROUND_HOME": str(settings.home)},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert sorted(result["labels"]) == ["city", "food"]
+    assert all(0 <= s <= 1 for s in result["scores"])
