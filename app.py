@@ -19,6 +19,7 @@ from services.jobs import JobManager
 from tabs import header
 from tabs import jobs as jobs_tab
 from tabs import models as models_tab
+from tabs import pipelines as pipelines_tab
 from tabs.session import OwnerCookieMiddleware
 
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -31,12 +32,15 @@ def build_app(manager: JobManager | None = None) -> gr.Blocks:
     with gr.Blocks(title="HF Playground") as demo:
         env_status = header.build()
         with gr.Tabs() as tabs:
+            with gr.Tab("Pipelines", id="pipelines"):
+                pipelines = pipelines_tab.build()
             with gr.Tab("Models", id="models"):
                 models = models_tab.build(manager)
             with gr.Tab("Jobs", id="jobs"):
                 jobs = jobs_tab.build(manager)
         jobs_tab.follow(tabs, jobs)
         demo.load(header.environment_html, None, env_status, api_visibility="private")
+        demo.load(pipelines.on_task, [pipelines.form.task], pipelines.task_outputs, api_visibility="private")
         demo.load(models.listing, [models.task, models.show_all], models.table, api_visibility="private")
         demo.load(jobs.view, [jobs.selected], jobs.outputs, api_visibility="private")
     return demo

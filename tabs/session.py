@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import hashlib
+import inspect
 import logging
 import secrets
 from collections.abc import Callable
@@ -69,21 +70,36 @@ def owner_cookie(token: str, secure: bool) -> str:
     return "; ".join(parts)
 
 
+def _as_user_error(fn: Callable, err: Exception) -> gr.Error:
+    if isinstance(err, gr.Error):
+        return err
+    if isinstance(err, PlaygroundError | ValueError):
+        return gr.Error(str(err))
+    logger.exception("Unexpected error in %s", fn.__name__)
+    return gr.Error("Something went wrong on our side. It has been logged; please try again.")
+
+
 def friendly(fn: Callable) -> Callable:
-    """Turn service errors into `gr.Error` sentences, and anything unexpected into a logged, generic one."""
+    """Turn service errors into `gr.Error` sentences, and anything unexpected into a logged, generic one.
+
+    Works for plain functions and for generators (streaming callbacks), whose errors arrive while iterating.
+    """
+    if inspect.isgeneratorfunction(fn):
+
+        @wraps(fn)
+        def gen_wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                yield from fn(*args, **kwargs)
+            except Exception as err:
+                raise _as_user_error(fn, err) from err
+
+        return gen_wrapper
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except gr.Error:
-            raise
-        except PlaygroundError as err:
-            raise gr.Error(str(err)) from err
-        except ValueError as err:
-            raise gr.Error(str(err)) from err
         except Exception as err:
-            logger.exception("Unexpected error in %s", fn.__name__)
-            raise gr.Error("Something went wrong on our side. It has been logged; please try again.") from err
+            raise _as_user_error(fn, err) from err
 
     return wrapper

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from services import loading
@@ -190,3 +191,29 @@ def _generation_defaults(loaded: loading.LoadedModel, params: dict) -> dict:
     if tokenizer.pad_token_id is None and tokenizer.eos_token_id is not None:
         params.setdefault("pad_token_id", tokenizer.eos_token_id)
     return params
+
+
+def stream(
+    model: str,
+    prompt: str | list[dict],
+    *,
+    owner: str | None = None,
+    allow_pickle: bool = False,
+    trust_remote_code: bool = False,
+    **params: Any,
+) -> Iterator[dict]:
+    """Text generation, streamed: yields {"text": so far}, and last {"text", "tokens"} with token probabilities."""
+    from services.pipelines import chat
+
+    _check_inputs("text-generation", prompt)
+    loaded = loading.load(
+        model, "text-generation", owner=owner, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code
+    )
+    yield from chat.stream(loaded, prompt, **params)
+
+
+def uses_chat_template(model: str, owner: str | None = None) -> bool:
+    """Whether `stream` treats a plain prompt as a chat message for this model (it has a chat template)."""
+    from services.pipelines import chat
+
+    return chat.has_chat_template(loading.load(model, "text-generation", owner=owner))

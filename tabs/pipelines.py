@@ -1,0 +1,170 @@
+"""Pipelines tab: pick a task and a model, run it, see the result explained; compare two models; copy the code.
+
+The callbacks turn widget values into (inputs, params), call `services.pipelines`, and render with
+`tabs.pipelines_view`. Text generation streams token by token, then shows how likely each token was.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from services import models
+from services import pipelines as pl
+from services.pipelines.tasks import spec
+from tabs.pipelines_form import ALL_SETTINGS, TASK_SETTINGS, TEXT_LABEL, Form, ResultPanel, build_form, result_panel
+from tabs.pipelines_run import run_task
+from tabs.session import friendly, owner_of
+
+
+@dataclass
+class PipelinesTab:
+    form: Form
+    first: ResultPanel
+    second: ResultPanel
+    code: gr.Code
+    on_task: Callable  # (task, request, profile) -> updates; app.py runs it on page load
+    task_outputs: list
+
+
+def build() -> PipelinesTab:
+    gr.Markdown(
+        "Pick a task and a model, type something, press **Run**. Every result is explained; "
+        "**Copy as code** gives the Python that does the same thing with transformers."
+    )
+    form, languages = build_form()
+    with gr.Row():
+        example = gr.Button("Example", size="sm", scale=0, min_width=110)
+        run_btn = gr.Button("Run", variant="primary", scale=1)
+        stop = gr.Button("Stop", variant="stop", scale=0, min_width=110)
+    with gr.Row(equal_height=False):
+        first = result_panel("Result")
+        with gr.Column(visible=False) as second_column:
+            second = result_panel("Compared with")
+    with gr.Accordion("Copy as code", open=False):
+        code = gr.Code(language="python", show_label=False, interactive=False)
+    on_task = _wire(form, languages, first, second, second_column, code, example, run_btn, stop)
+    api()
+    return PipelinesTab(form, first, second, code, on_task, _task_outputs(form, languages, first, second))
+
+
+def _wire(form: Form, languages, first, second, second_column, code, example, run_btn, stop) -> Callable:
+    @friendly
+    def on_task(task: str, request: gr.Request, profile: gr.OAuthProfile | None) -> dict:
+        s = spec(task)
+        owner = owner_of(request, profile)
+        entries = models.catalog(task, owner=owner)
+        choices = [e.id for e in entries]
+        default = s.offline_model if s.offline_model in choices else (choices[0] if choices else None)
+        note = (
+            ""
+            if choices
+            else (
+                "\n\n*No model for this task is available offline: type a Hub id when the playground is online, or "
+                "train one in the Fine-tune tab.*"
+            )
+        )
+        updates = {
+            form.model: gr.update(choices=choices, value=default),
+            form.compare: gr.update(choices=["", *choices], value=""),
+            form.explanation: f"**{s.label}.** {s.explanation}{note}",
+            form.context: gr.update(visible="context" in s.inputs, value=s.example.get("context", "")),
+            form.labels: gr.update(visible="labels" in s.inputs, value=s.example.get("labels", "")),
+            form.sentences: gr.update(visible="sentences" in s.inputs, value=s.example.get("sentences", "")),
+            languages: gr.update(visible="languages" in s.inputs),
+            form.text: gr.update(value=s.example.get("text", ""), label=TEXT_LABEL.get(task, "Text")),
+        }
+        for name in ALL_SETTINGS:
+            updates[getattr(form, name)] = gr.update(visible=name in TASK_SETTINGS.get(task, ()))
+        for panel in (first, second):
+            for component in (panel.label, panel.highlight, panel.text, panel.tokens, panel.table):
+                updates[component] = gr.update(visible=False)
+            updates[panel.raw] = None
+        return updates
+
+    def fill_example(task: str) -> dict:
+        s = spec(task)
+        return {
+            form.text: s.example.get("text", ""),
+            form.context: s.example.get("context", ""),
+            form.labels: s.example.get("labels", ""),
+            form.sentences: s.example.get("sentences", ""),
+        }
+
+    def on_compare(compare: str | None) -> dict:
+        return {second_column: gr.update(visible=bool(compare))}
+
+    @friendly
+    def on_run(data: dict, request: gr.Request, profile: gr.OAuthProfile | None) -> Iterator[dict]:
+        values = {name: data[getattr(form, name)] for name in Form.names()}
+        yield from run_task(values, owner_of(request, profile), first, second, code)
+
+    form.task.change(on_task, [form.task], _task_outputs(form, languages, first, second), api_visibility="private")
+    example.click(
+        fill_example, [form.task], [form.text, form.context, form.labels, form.sentences], api_visibility="private"
+    )
+    form.compare.change(on_compare, [form.compare], [second_column], api_visibility="private")
+    # A set of inputs makes Gradio pass one {component: value} dict.
+    run_event = run_btn.click(
+        on_run,
+        set(form.values()),
+        [*first.components(), *second.components(), code],
+        api_visibility="private",
+        concurrency_id="inference",
+        concurrency_limit=2,
+    )
+    stop.click(None, None, None, cancels=[run_event], api_visibility="private")
+    return on_task
+
+
+def _task_outputs(form: Form, languages: gr.Row, first: ResultPanel, second: ResultPanel) -> list:
+    outputs = [
+        form.model,
+        form.compare,
+        form.explanation,
+        form.context,
+        form.labels,
+        form.sentences,
+        languages,
+        form.text,
+        *[getattr(form, name) for name in ALL_SETTINGS],
+    ]
+    for panel in (first, second):
+        outputs += [panel.label, panel.highlight, panel.text, panel.tokens, panel.table, panel.raw]
+    return outputs
+
+
+def api(run_fn: Callable = pl.run) -> None:
+    """API-only endpoints: the `services.pipelines.run` contract, and streamed generation."""
+
+    @friendly
+    def run(
+        task: str, model: str, inputs: str, params: str | None, request: gr.Request, profile: gr.OAuthProfile | None
+    ) -> Any:
+        """Run TASK with MODEL. `inputs`: text, or JSON ({"question","context"} for QA); `params`: a JSON object."""
+        parsed: Any = inputs
+        if isinstance(inputs, str) and inputs.lstrip().startswith(("{", "[")):
+            try:
+                parsed = json.loads(inputs)
+            except ValueError:
+                parsed = inputs
+        settings = json.loads(params) if params else {}
+        if not isinstance(settings, dict):
+            raise gr.Error('params must be a JSON object, like {"top_k": 3}.')
+        return run_fn(task, model, parsed, owner=owner_of(request, profile), **settings)
+
+    @friendly
+    def generate(
+        model: str, prompt: str, params: str | None, request: gr.Request, profile: gr.OAuthProfile | None
+    ) -> Iterator[str]:
+        """Stream generated text (the whole text so far at each step)."""
+        settings = json.loads(params) if params else {}
+        for event in pl.stream(model, prompt, owner=owner_of(request, profile), **settings):
+            yield event["text"]
+
+    gr.api(run, api_name="run", concurrency_id="inference", concurrency_limit=2)
+    gr.api(generate, api_name="generate", concurrency_id="inference", concurrency_limit=2)

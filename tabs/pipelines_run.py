@@ -1,0 +1,95 @@
+"""Running the Pipelines tab: one model or two side by side, streamed for generation, rendered per task."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import gradio as gr
+
+from services import pipelines as pl
+from services.pipelines.codegen import snippet
+from tabs import pipelines_view as view
+from tabs.pipelines_form import ResultPanel, collect
+
+
+def render(panel: ResultPanel, task: str, inputs: Any, result: Any, heading: str) -> dict:
+    """Component updates that show `result` in `panel`."""
+    show = {c: gr.update(visible=False) for c in (panel.label, panel.highlight, panel.text, panel.tokens, panel.table)}
+    show[panel.title] = heading
+    show[panel.raw] = result if task != "feature-extraction" else view.feature_summary(result)
+    if task in ("text-classification", "zero-shot-classification", "fill-mask"):
+        show[panel.label] = gr.update(value=view.as_label(result), visible=True)
+    elif task == "token-classification":
+        show[panel.highlight] = gr.update(value=view.entities_highlight(inputs, result), visible=True)
+        show[panel.table] = gr.update(
+            value=view.entities_table(result), headers=["Entity", "Words", "Score", "Start", "End"], visible=True
+        )
+    elif task == "question-answering":
+        answers = result if isinstance(result, list) else [result]
+        show[panel.highlight] = gr.update(value=view.qa_highlight(inputs["context"], answers), visible=True)
+        show[panel.table] = gr.update(
+            value=view.qa_table(answers), headers=["Answer", "Score", "Start", "End"], visible=True
+        )
+    elif task in ("summarization", "translation"):
+        key = "summary_text" if task == "summarization" else "translation_text"
+        show[panel.text] = gr.update(value=result[0][key], visible=True)
+    elif task == "sentence-similarity":
+        rows = view.similarity_table(inputs["source_sentence"], inputs["sentences"], result)
+        show[panel.table] = gr.update(value=rows, headers=["Sentence", "Similarity"], visible=True)
+    return show
+
+
+def run_task(values: dict, owner: str, first: ResultPanel, second: ResultPanel, code: gr.Code) -> Iterator[dict]:
+    task = values["task"]
+    inputs, params = collect(task, values)
+    model_a = (values["model"] or "").strip()
+    if not model_a:
+        raise gr.Error("Please choose a model (or type a Hub id) first.")
+    model_b = (values["compare"] or "").strip()
+    for panel, model_id in ((first, model_a), (second, model_b)):
+        if not model_id:
+            continue
+        yield {panel.title: f"#### {model_id}\nLoading the model and running…"}
+        started = time.perf_counter()
+        if task == "text-generation":
+            yield from _stream_generation(panel, model_id, inputs, params, owner, started)
+            if panel is first:
+                # Chat models got the text as a user message: the code does the same.
+                chat = pl.uses_chat_template(model_id, owner)
+                prompt = [{"role": "user", "content": inputs}] if chat else inputs
+                yield {code: snippet(task, model_id, prompt, params, owner)}
+            continue
+        if panel is first:
+            yield {code: snippet(task, model_id, inputs, params, owner)}
+        result = pl.run(task, model_id, inputs, owner=owner, **params)
+        took = time.perf_counter() - started
+        yield render(panel, task, inputs, result, f"#### {model_id}\n⏱ {took:.2f} s")
+
+
+def _stream_generation(
+    panel: ResultPanel, model_id: str, prompt: str, params: dict, owner: str, started: float
+) -> Iterator[dict]:
+    first_token = None
+    shown = {panel.text: gr.update(visible=True), panel.tokens: gr.update(visible=False)}
+    for key in (panel.label, panel.highlight, panel.table):
+        shown[key] = gr.update(visible=False)
+    yield shown
+    final: dict = {}
+    for event in pl.stream(model_id, prompt, owner=owner, **params):
+        update = {panel.text: event["text"]}
+        if first_token is None and event["text"]:
+            first_token = time.perf_counter() - started
+            update[panel.title] = f"#### {model_id}\nGenerating… (first token after {first_token:.2f} s)"
+        final = event
+        yield update
+    took = time.perf_counter() - started
+    tokens = final.get("tokens", [])
+    rate = f" · {len(tokens) / took:.1f} tokens/s" if tokens and took > 0 else ""
+    ttft = f" · first token after {first_token:.2f} s" if first_token is not None else ""
+    yield {
+        panel.title: f"#### {model_id}\n⏱ {took:.2f} s{ttft}{rate}",
+        panel.tokens: gr.update(value=view.token_html(tokens), visible=bool(tokens)),
+        panel.raw: [{"generated_text": final.get("text", "")}],
+    }

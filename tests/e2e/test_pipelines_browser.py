@@ -1,0 +1,85 @@
+"""The Pipelines tab in headless Chromium: streaming generation with the token view, zero-shot, similarity,
+comparing two models, and a mistake explained. Screenshots go to test-artifacts/screenshots/."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.test_browser import ARGS, CHROMIUM
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def page(live_app):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        page = browser.new_context(viewport={"width": 1280, "height": 1000}).new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda err: errors.append(str(err)))
+        page.goto(live_app["url"])
+        yield page
+        assert not errors, errors
+        browser.close()
+
+
+def choose_task(page, label):
+    page.get_by_label("Task").click()
+    page.get_by_role("option", name=label).click()
+
+
+def set_slider(page, label, value):
+    page.get_by_label(f"number input for {label}").fill(str(value))
+    page.keyboard.press("Tab")
+
+
+def test_generation_streams_and_colours_tokens(page, artifacts_dir):
+    from playwright.sync_api import expect
+
+    expect(page.get_by_label("Model").first).to_have_value("smollm2-135m-instruct", timeout=30_000)
+    page.get_by_role("button", name="Settings").first.click()
+    set_slider(page, "Max new tokens", 12)
+    page.get_by_role("button", name="Run", exact=True).click()
+    expect(page.get_by_text("tokens/s")).to_be_visible(timeout=120_000)
+    assert page.locator(".pg-tok").count() > 3, "each generated token is shown with its probability"
+    assert "alternatives" in page.locator(".pg-tokens .pg-tok").first.get_attribute("title")
+    page.get_by_role("button", name="Copy as code").click()
+    expect(page.get_by_text("HuggingFaceTB/SmolLM2-135M-Instruct").first).to_be_visible()
+    page.screenshot(path=str(artifacts_dir / "screenshots" / "pipelines-generation.png"), full_page=True)
+
+
+def test_zero_shot_with_the_embedding_model(page, artifacts_dir):
+    from playwright.sync_api import expect
+
+    choose_task(page, "Zero-shot classification")
+    expect(page.get_by_label("Model").first).to_have_value("all-minilm-l6-v2", timeout=20_000)
+    page.get_by_role("button", name="Run", exact=True).click()
+    expect(page.locator("[data-testid='label-output-value']").first).to_contain_text("sports", timeout=60_000)
+    page.screenshot(path=str(artifacts_dir / "screenshots" / "pipelines-zero-shot.png"), full_page=True)
+
+
+def test_similarity_and_compare_side_by_side(page, tiny_models, artifacts_dir):
+    from playwright.sync_api import expect
+
+    choose_task(page, "Sentence similarity / embeddings")
+    expect(page.get_by_label("Sentences to compare with it, one per line")).to_be_visible(timeout=20_000)
+    compare = page.get_by_label("Compare with (optional)")
+    compare.fill(str(tiny_models["bert-encoder"]))
+    compare.press("Enter")
+    expect(page.get_by_text("Compared with").first).to_be_attached(timeout=20_000)
+    page.get_by_role("button", name="Run", exact=True).click()
+    tables = page.locator("table:visible")
+    expect(page.get_by_text("Similarity", exact=True).filter(visible=True).first).to_be_visible(timeout=60_000)
+    expect(page.get_by_text("bert-encoder").filter(visible=True).first).to_be_visible(timeout=60_000)
+    expect(tables.filter(has_text="Someone is strumming a guitar.").first).to_be_visible(timeout=60_000)
+    page.screenshot(path=str(artifacts_dir / "screenshots" / "pipelines-compare.png"), full_page=True)
+
+
+def test_an_empty_text_is_explained(page):
+    from playwright.sync_api import expect
+
+    page.get_by_label("Source sentence").fill("")
+    page.get_by_role("button", name="Run", exact=True).click()
+    expect(page.get_by_text("Please type a source sentence").first).to_be_visible(timeout=20_000)
