@@ -33,7 +33,7 @@ def build_app(manager: JobManager | None = None) -> gr.Blocks:
         env_status = header.build()
         with gr.Tabs() as tabs:
             with gr.Tab("Pipelines", id="pipelines"):
-                pipelines = pipelines_tab.build()
+                pipelines = pipelines_tab.build(manager)
             with gr.Tab("Models", id="models"):
                 models = models_tab.build(manager)
             with gr.Tab("Jobs", id="jobs"):

@@ -15,7 +15,9 @@ import gradio as gr
 
 from services import models
 from services import pipelines as pl
+from services.jobs import JobManager
 from services.pipelines.tasks import spec
+from tabs import pipelines_batch
 from tabs.pipelines_form import ALL_SETTINGS, TASK_SETTINGS, TEXT_LABEL, Form, ResultPanel, build_form, result_panel
 from tabs.pipelines_run import run_task
 from tabs.session import friendly, owner_of
@@ -31,7 +33,7 @@ class PipelinesTab:
     task_outputs: list
 
 
-def build() -> PipelinesTab:
+def build(manager: JobManager) -> PipelinesTab:
     gr.Markdown(
         "Pick a task and a model, type something, press **Run**. Every result is explained; "
         "**Copy as code** gives the Python that does the same thing with transformers."
@@ -47,6 +49,7 @@ def build() -> PipelinesTab:
             second = result_panel("Compared with")
     with gr.Accordion("Copy as code", open=False):
         code = gr.Code(language="python", show_label=False, interactive=False)
+    pipelines_batch.build(form, manager)
     on_task = _wire(form, languages, first, second, second_column, code, example, run_btn, stop)
     api()
     return PipelinesTab(form, first, second, code, on_task, _task_outputs(form, languages, first, second))

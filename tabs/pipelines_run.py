@@ -65,7 +65,14 @@ def run_task(values: dict, owner: str, first: ResultPanel, second: ResultPanel, 
             yield {code: snippet(task, model_id, inputs, params, owner)}
         result = pl.run(task, model_id, inputs, owner=owner, **params)
         took = time.perf_counter() - started
-        yield render(panel, task, inputs, result, f"#### {model_id}\n⏱ {took:.2f} s")
+        heading = f"#### {model_id}\n⏱ {took:.2f} s{_notice(task, model_id, inputs, owner)}"
+        yield render(panel, task, inputs, result, heading)
+
+
+def _notice(task: str, model_id: str, inputs: Any, owner: str) -> str:
+    """A visible line when the text was longer than the model reads (truncated or windowed)."""
+    notice = pl.input_notice(task, model_id, inputs, owner)
+    return f"\n\n⚠️ {notice}" if notice else ""
 
 
 def _stream_generation(
@@ -88,8 +95,9 @@ def _stream_generation(
     tokens = final.get("tokens", [])
     rate = f" · {len(tokens) / took:.1f} tokens/s" if tokens and took > 0 else ""
     ttft = f" · first token after {first_token:.2f} s" if first_token is not None else ""
+    notice = _notice("text-generation", model_id, prompt, owner)
     yield {
-        panel.title: f"#### {model_id}\n⏱ {took:.2f} s{ttft}{rate}",
+        panel.title: f"#### {model_id}\n⏱ {took:.2f} s{ttft}{rate}{notice}",
         panel.tokens: gr.update(value=view.token_html(tokens), visible=bool(tokens)),
         panel.raw: [{"generated_text": final.get("text", "")}],
     }

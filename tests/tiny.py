@@ -23,17 +23,14 @@ CORPUS = [
 ] * 20
 
 
-def _wordpiece(folder: Path):
+def _wordpiece():
     from transformers import BertTokenizerFast
 
-    folder.mkdir(parents=True, exist_ok=True)
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *"abcdefghijklmnopqrstuvwxyz?.,!", *WORDS]
     vocab += [f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz"]
-    vocab_file = folder / "vocab.txt"
-    vocab_file.write_text("\n".join(dict.fromkeys(vocab)) + "\n")
-    tokenizer = BertTokenizerFast(vocab_file=str(vocab_file), do_lower_case=True)
-    vocab_file.unlink()
-    return tokenizer
+    # transformers 5 ignores vocab_file= for fast tokenizers (every word becomes [UNK]): pass the vocabulary itself.
+    vocab = {token: i for i, token in enumerate(dict.fromkeys(vocab))}
+    return BertTokenizerFast(vocab=vocab, do_lower_case=True)
 
 
 def _byte_bpe():
@@ -66,7 +63,7 @@ def build_tiny_models(root: Path) -> dict[str, Path]:
     torch.manual_seed(0)
     root = Path(root)
     paths: dict[str, Path] = {}
-    wordpiece = _wordpiece(root / "_wordpiece")
+    wordpiece = _wordpiece()
     bert = dict(
         vocab_size=len(wordpiece),
         hidden_size=32,

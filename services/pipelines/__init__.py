@@ -40,7 +40,8 @@ TASK_NAMES = (
 )
 _TRANSLATION_TASK = re.compile(r"^translation_([a-z]{2,3})_to_([a-z]{2,3})$")
 _STILL_IN_V5 = {"text-classification", "token-classification", "fill-mask", "feature-extraction", "text-generation"}
-MAX_INPUT_CHARS = 1_000_000
+MAX_INPUT_CHARS = 2_000_000  # about 2 MB: longer inputs are refused, shorter ones truncated or windowed
+WINDOW_CAP_TOKENS = 16_384  # NER windows cover this much of a long text; beyond it a request would take minutes
 
 
 def run(
@@ -61,17 +62,18 @@ def run(
         task = "translation"
     canonical = canonical_task(task)
     _check_inputs(canonical, inputs)
-    options = {"owner": owner, "allow_pickle": allow_pickle, "trust_remote_code": trust_remote_code}
-    if canonical == "zero-shot-classification":
-        return run_loaded(_load_zero_shot(model, options), canonical, inputs, **params)
-    return run_loaded(loading.load(model, canonical, **options), canonical, inputs, **params)
+    loaded = load_for(canonical, model, owner=owner, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
+    return run_loaded(loaded, canonical, inputs, **params)
 
 
-def _load_zero_shot(model: str, options: dict) -> loading.LoadedModel:
-    """An NLI classifier does zero-shot with the 4.x pipeline; a sentence-embedding model by similarity."""
+def load_for(task: str, model: str, **options: Any) -> loading.LoadedModel:
+    """The model loaded the way `task` needs it (zero-shot: an NLI head, or plain encoder for embeddings)."""
+    task = canonical_task(task)
+    if task != "zero-shot-classification":
+        return loading.load(model, task, **options)
     from services.models import resolve
 
-    tasks = resolve(model, options["owner"]).tasks
+    tasks = resolve(model, options.get("owner")).tasks
     if "text-classification" not in tasks and "sentence-similarity" in tasks:
         return loading.load(model, "sentence-similarity", **options)
     try:
@@ -94,6 +96,8 @@ def run_loaded(loaded: loading.LoadedModel, task: str, inputs: Any, **params: An
         return embeddings.zero_shot(loaded, inputs, **params)
     if task == "text-generation":
         params = _generation_defaults(loaded, params)
+        inputs = _fit_prompt(loaded, inputs, params)
+    inputs, params = _long_input_settings(loaded, task, inputs, params)
     try:
         return pipeline_for(loaded, task)(inputs, **params)
     except TypeError as err:  # an unknown keyword for this pipeline
@@ -113,6 +117,86 @@ def pipeline_for(loaded: loading.LoadedModel, task: str):
             pipe = pipeline(task, model=loaded.model, tokenizer=loaded.tokenizer, device=loaded.model.device)
             loaded.extras[key] = pipe
     return pipe
+
+
+def _texts(inputs: Any) -> list[str]:
+    return (
+        [inputs]
+        if isinstance(inputs, str)
+        else [t for t in inputs if isinstance(t, str)]
+        if isinstance(inputs, list)
+        else []
+    )
+
+
+def _long_input_settings(loaded: loading.LoadedModel, task: str, inputs: Any, params: dict) -> tuple[Any, dict]:
+    """Read long texts safely: classifiers and feature extraction read the first `limit` tokens; NER reads the
+    text in overlapping windows (the pipeline's `stride`), up to WINDOW_CAP_TOKENS so a request stays interactive."""
+    params = dict(params)
+    if task == "text-classification":
+        params.setdefault("truncation", True)
+    elif task == "feature-extraction":
+        params.setdefault("tokenize_kwargs", {"truncation": True})
+    elif task == "fill-mask":
+        params.setdefault("tokenizer_kwargs", {"truncation": True})
+    elif task == "token-classification" and loaded.tokenizer.is_fast:
+        limit = loaded.tokenizer.model_max_length
+        if any(len(t) > limit for t in _texts(inputs)) and longest_tokens(loaded, inputs) > limit:
+            params.setdefault("stride", limit // 4)
+            if params.get("aggregation_strategy") in (None, "none"):
+                params["aggregation_strategy"] = "simple"  # the pipeline windows only grouped entities
+            if isinstance(inputs, str):
+                inputs = _first_tokens(loaded, inputs, WINDOW_CAP_TOKENS)
+    return inputs, params
+
+
+def _first_tokens(loaded: loading.LoadedModel, text: str, count: int) -> str:
+    """The prefix of `text` made of its first `count` tokens, cut at a character offset (nothing re-decoded)."""
+    encoded = loaded.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    offsets = encoded["offset_mapping"]
+    return text if len(offsets) <= count else text[: offsets[count - 1][1]]
+
+
+def longest_tokens(loaded: loading.LoadedModel, inputs: Any) -> int:
+    """Token count of the longest text in `inputs` (without special tokens)."""
+    texts = _texts(inputs)
+    if isinstance(inputs, dict):
+        texts = [str(v) for v in inputs.values() if isinstance(v, str)]
+    counts = [len(loaded.tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts]
+    return max(counts, default=0)
+
+
+def input_notice(task: str, model: str, inputs: Any, owner: str | None = None) -> str | None:
+    """A sentence for the UI when the text is longer than the model reads at once, saying what happens."""
+    task = canonical_task(task)
+    if task in ("sentence-similarity", "zero-shot-classification") or not isinstance(inputs, str | dict):
+        return None
+    load_task = "text-generation" if task in ("summarization", "translation") else task
+    loaded = loading.load(model, load_task, owner=owner)
+    limit = loading.token_limit(loaded.model.config, loaded.tokenizer)
+    count = longest_tokens(loaded, inputs if task != "question-answering" else inputs.get("context", ""))
+    if count <= limit:
+        return None
+    from services.pipelines.chat import PROMPT_CAP_TOKENS
+
+    how = {
+        "token-classification": "it was read in overlapping windows"
+        + (f", up to its first {WINDOW_CAP_TOKENS:,} tokens" if count > WINDOW_CAP_TOKENS else ""),
+        "question-answering": "it was read in overlapping windows, so the answer can come from anywhere in it",
+        "text-generation": "only the last part fits, so the beginning was left out",
+    }.get(task, f"only the first {limit:,} tokens were read")
+    if task in ("summarization", "translation") and not getattr(loaded.model.config, "is_encoder_decoder", False):
+        how = f"only its first {min(limit, PROMPT_CAP_TOKENS):,} tokens were used"
+    return f"Your text is {count:,} tokens long and this model reads {limit:,} at a time: {how}."
+
+
+def _fit_prompt(loaded: loading.LoadedModel, inputs: Any, params: dict) -> Any:
+    """Keep the end of a too-long prompt: a continuation depends on what comes last."""
+    from services.pipelines.chat import fit_text
+
+    if not isinstance(inputs, str):
+        return inputs
+    return fit_text(loaded, inputs, int(params.get("max_new_tokens", 64)) + 2, keep_end=True)
 
 
 def _check_inputs(task: str, inputs: Any) -> None:

@@ -94,8 +94,29 @@ def complete(loaded: LoadedModel, prompt: str | list[dict], chat: bool | None = 
     return loaded.tokenizer.decode(new_tokens, skip_special_tokens=True).strip()
 
 
+# A chat model summarizing on a CPU reads about 100 prompt tokens a second: longer prompts stop being interactive.
+PROMPT_CAP_TOKENS = 2048
+
+
+def fit_text(loaded: LoadedModel, text: str, reserve: int, keep_end: bool = False) -> str:
+    """The part of `text` that fits in the model's context with `reserve` tokens to spare: its beginning (a text
+    to summarize), or with `keep_end` its end (a prompt to continue)."""
+    from services.loading import token_limit
+
+    budget = max(min(token_limit(loaded.model.config, loaded.tokenizer), PROMPT_CAP_TOKENS + reserve) - reserve, 1)
+    ids = loaded.tokenizer(text, add_special_tokens=False)["input_ids"]
+    if len(ids) <= budget:
+        return text
+    return loaded.tokenizer.decode(ids[-budget:] if keep_end else ids[:budget])
+
+
+def _reserve(params: dict) -> int:
+    return int(params.get("max_new_tokens") or 128) + 96  # the answer, plus the instruction and chat template
+
+
 def summarize(loaded: LoadedModel, text: str, **params: Any) -> str:
     instruction = "Summarize the following text in one or two sentences. Reply with the summary only."
+    text = fit_text(loaded, text, _reserve(params))
     return complete(loaded, f"{instruction}\n\n{text}", chat=True, **params)
 
 
@@ -105,6 +126,7 @@ def translate(
     source = language_name(src_lang, "English")
     target = language_name(tgt_lang, "French")
     instruction = f"Translate this {source} text into {target}. Reply with the {target} translation only."
+    text = fit_text(loaded, text, _reserve(params))
     return complete(loaded, f"{instruction}\n\n{text}", chat=True, **params)
 
 
@@ -116,6 +138,8 @@ def stream(
     import torch
     from transformers import TextIteratorStreamer
 
+    if isinstance(prompt, str):
+        prompt = fit_text(loaded, prompt, _reserve(params), keep_end=True)
     encoded = encode_prompt(loaded, prompt, chat)
     kwargs = generation_kwargs(loaded, params)
     streamer = TextIteratorStreamer(loaded.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600)

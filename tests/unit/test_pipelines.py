@@ -98,12 +98,27 @@ def test_streaming_yields_growing_text_then_token_probabilities(tiny_models):
         ("question-answering", {"question": "who?", "context": ""}, "paste a context"),
         ("question-answering", {"question": "", "context": "alice"}, "type a question"),
         ("sentence-similarity", {"source_sentence": "a", "sentences": []}, "at least one sentence"),
-        ("sentiment-analysis", "x" * 1_000_001, "too long"),
+        ("sentiment-analysis", "x" * 2_000_001, "too long"),
     ],
 )
 def test_bad_inputs_get_a_sentence(tiny_models, task, inputs, sentence):
     with pytest.raises(PlaygroundError, match=sentence):
         run(task, str(tiny_models["bert-classifier"]), inputs)
+
+
+def test_long_texts_are_truncated_or_windowed_with_a_notice(tiny_models):
+    from services.pipelines import input_notice
+
+    long_text = " ".join([TEXT] * 60)  # about 660 tokens; the tiny models read 128
+    classifier, ner = str(tiny_models["bert-classifier"]), str(tiny_models["bert-ner"])
+    assert run("sentiment-analysis", classifier, long_text)[0]["label"] in {"NEGATIVE", "POSITIVE"}
+    assert "only the first 128 tokens" in input_notice("sentiment-analysis", classifier, long_text)
+    entities = run("ner", ner, long_text)
+    assert max(e["end"] for e in entities) > len(long_text) // 2, "windows cover the whole text"
+    assert "overlapping windows" in input_notice("ner", ner, long_text)
+    assert input_notice("sentiment-analysis", classifier, TEXT) is None
+    generated = run("text-generation", str(tiny_models["gpt2"]), long_text, max_new_tokens=3)
+    assert generated[0]["generated_text"]
 
 
 def test_a_model_that_cannot_do_the_task_says_which_it_can(tiny_models):
