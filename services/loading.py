@@ -82,6 +82,23 @@ def _check_local_weights(folder: Path, allow_pickle: bool) -> None:
         raise NotAModel(f"The folder '{folder.name}' has a config.json but no weights file (*.safetensors).")
 
 
+def token_limit(config: Any, tokenizer: Any = None) -> int:
+    """The longest input, in tokens, the model can read (its position embeddings), or the tokenizer's limit."""
+    for name in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
+        value = getattr(config, name, None)
+        if isinstance(value, int) and value > 0:
+            # RoBERTa-style models reserve two positions for padding offsets.
+            return value - 2 if getattr(config, "model_type", "") in ("roberta", "xlm-roberta", "camembert") else value
+    limit = getattr(tokenizer, "model_max_length", None)
+    return limit if isinstance(limit, int) and limit < 1_000_000 else 512
+
+
+def _set_tokenizer_limit(tokenizer: Any, config: Any) -> None:
+    # Tokenizers saved without model_max_length report 1e30; truncation and windowing need the real limit.
+    if getattr(tokenizer, "model_max_length", 0) > 1_000_000 and not getattr(config, "is_encoder_decoder", False):
+        tokenizer.model_max_length = token_limit(config)
+
+
 def _check_head(resolved: models.ResolvedModel, task: str, config: Any, folder: Path | None) -> None:
     """Refuse a model whose head for `task` would be freshly random: its answers would be noise.
 
@@ -147,6 +164,7 @@ def _load_uncached(
             **common,
         )
         model.to(info.device)
+        _set_tokenizer_limit(tokenizer, config)
     except PlaygroundError:
         raise
     except ValueError as err:
