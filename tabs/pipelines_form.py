@@ -84,7 +84,7 @@ def result_panel(title: str) -> ResultPanel:
             visible=False,
             combine_adjacent=False,
             show_legend=True,
-            color_map={**view.ner_colours(), "answer": "#ffd21e"},
+            color_map=view.ner_colours(),
         )
         text = gr.Textbox(label="Output", lines=6, visible=False, buttons=["copy"], interactive=False)
         tokens = gr.HTML(visible=False)

@@ -22,13 +22,17 @@ def render(panel: ResultPanel, task: str, inputs: Any, result: Any, heading: str
     if task in ("text-classification", "zero-shot-classification", "fill-mask"):
         show[panel.label] = gr.update(value=view.as_label(result), visible=True)
     elif task == "token-classification":
-        show[panel.highlight] = gr.update(value=view.entities_highlight(inputs, result), visible=True)
+        show[panel.highlight] = gr.update(
+            value=view.entities_highlight(inputs, result), color_map=view.ner_colours(), visible=True
+        )
         show[panel.table] = gr.update(
             value=view.entities_table(result), headers=["Entity", "Words", "Score", "Start", "End"], visible=True
         )
     elif task == "question-answering":
         answers = result if isinstance(result, list) else [result]
-        show[panel.highlight] = gr.update(value=view.qa_highlight(inputs["context"], answers), visible=True)
+        show[panel.highlight] = gr.update(
+            value=view.qa_highlight(inputs["context"], answers), color_map={"answer": "#ffd21e"}, visible=True
+        )
         show[panel.table] = gr.update(
             value=view.qa_table(answers), headers=["Answer", "Score", "Start", "End"], visible=True
         )

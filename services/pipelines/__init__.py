@@ -63,7 +63,18 @@ def run(
     canonical = canonical_task(task)
     _check_inputs(canonical, inputs)
     loaded = load_for(canonical, model, owner=owner, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
-    return run_loaded(loaded, canonical, inputs, **params)
+    return plain(run_loaded(loaded, canonical, inputs, **params))
+
+
+def plain(value: Any) -> Any:
+    """Numpy scalars (NER scores are float32) as Python numbers, so results are plain JSON everywhere."""
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if hasattr(value, "item") and type(value).__module__ == "numpy":
+        return value.item()
+    return value
 
 
 def load_for(task: str, model: str, **options: Any) -> loading.LoadedModel:

@@ -83,3 +83,37 @@ def test_an_empty_text_is_explained(page):
     page.get_by_label("Source sentence").fill("")
     page.get_by_role("button", name="Run", exact=True).click()
     expect(page.get_by_text("Please type a source sentence").first).to_be_visible(timeout=20_000)
+
+
+def test_question_answering_highlights_the_answer_in_place(page, artifacts_dir):
+    from pathlib import Path
+
+    from playwright.sync_api import expect
+
+    choose_task(page, "Question answering")
+    model = page.get_by_label("Model").first
+    model.fill(str(Path(__file__).resolve().parents[1] / "data" / "qa" / "bert-wordpiece"))
+    model.press("Enter")
+    page.get_by_role("button", name="Run", exact=True).click()
+    expect(page.get_by_text("Answer", exact=True).filter(visible=True).first).to_be_visible(timeout=60_000)
+    expect(page.get_by_text("In the text").filter(visible=True).first).to_be_visible()
+    page.screenshot(path=str(artifacts_dir / "screenshots" / "pipelines-qa.png"), full_page=True)
+
+
+def test_batch_over_a_csv_file(page, tmp_path, artifacts_dir):
+    from playwright.sync_api import expect
+
+    rows = ["text"] + [f"the match was thrilling {i}" if i % 2 else f"the soup was salty {i}" for i in range(200)]
+    path = tmp_path / "reviews.csv"
+    path.write_text("\n".join(rows) + "\n")
+    choose_task(page, "Zero-shot classification")
+    expect(page.get_by_label("Model").first).to_have_value("all-minilm-l6-v2", timeout=20_000)
+    page.get_by_label("Candidate labels, separated by commas").fill("sports, food")
+    page.get_by_role("button", name="Run on a file (batch)").click()
+    page.locator("input[type=file]").set_input_files(str(path))
+    expect(page.get_by_text("200 rows")).to_be_visible(timeout=20_000)
+    page.get_by_role("button", name="Run on every row").click()
+    expect(page.get_by_text("All results (CSV)")).to_be_visible(timeout=120_000)
+    results = page.locator("table:visible").filter(has_text="the match was thrilling 1").last
+    expect(results).to_contain_text("sports")
+    page.screenshot(path=str(artifacts_dir / "screenshots" / "pipelines-batch.png"), full_page=True)

@@ -54,7 +54,7 @@ def test_bad_files_are_explained(tmp_path, name, data, sentence):
 
 def test_missing_or_empty_column(tmp_path):
     columns, rows = batch.read_rows(write(tmp_path, "r.csv", "review,stars\n,5\n,3\n"))
-    with pytest.raises(PlaygroundError, match="no column 'text'.*review, stars"):
+    with pytest.raises(PlaygroundError, match=r"no column 'text'.*review, stars"):
         batch.check_column(columns, rows, "text")
     with pytest.raises(PlaygroundError, match="empty in every row"):
         batch.check_column(columns, rows, "review")
