@@ -80,7 +80,7 @@ def _json_rows(text: str, name: str) -> list[dict]:
     except ValueError as err:
         raise PlaygroundError(f"'{name}' is not valid JSON Lines: {err}.") from err
     if not all(isinstance(row, dict) for row in data):
-        raise PlaygroundError(f"Each line of '{name}' must be a JSON object such as {{\"text\": \"...\"}}.")
+        raise PlaygroundError(f'Each line of \'{name}\' must be a JSON object such as {{"text": "..."}}.')
     return data
 
 
@@ -137,8 +137,10 @@ def process_rows(
     from services.pipelines import run_loaded  # imported here: services.pipelines imports this module's peers
 
     out: list[dict] = []
-    for start in range(0, len(texts), batch_size):
-        chunk = texts[start : start + batch_size]
+    # Several model batches per call: each pipeline call has a fixed cost, and progress every 256 rows is plenty.
+    chunk_size = batch_size * 8
+    for start in range(0, len(texts), chunk_size):
+        chunk = texts[start : start + chunk_size]
         extra = {"batch_size": batch_size} if task in _PIPELINE_BATCHED else {}
         results = run_loaded(loaded, task, chunk, **params, **extra)
         if task == "question-answering" and len(chunk) == 1:

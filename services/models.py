@@ -87,6 +87,7 @@ _HEAD_TASKS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("LMHeadModel", ("text-generation", "summarization", "translation")),
     ("ForConditionalGeneration", ("summarization", "translation", "text-generation")),
     ("ForMaskedLM", ("fill-mask",)),
+    ("MTModel", ("translation",)),  # Marian (Helsinki-NLP/opus-mt-*)
     ("Model", ("feature-extraction", "sentence-similarity")),
 )
 

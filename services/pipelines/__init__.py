@@ -71,6 +71,8 @@ def plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
+        if value and type(value[0]) in (float, int):  # embeddings: long lists already made of Python numbers
+            return value
         return [plain(v) for v in value]
     if hasattr(value, "item") and type(value).__module__ == "numpy":
         return value.item()

@@ -104,6 +104,8 @@ def fit_text(loaded: LoadedModel, text: str, reserve: int, keep_end: bool = Fals
     from services.loading import token_limit
 
     budget = max(min(token_limit(loaded.model.config, loaded.tokenizer), PROMPT_CAP_TOKENS + reserve) - reserve, 1)
+    if len(text) <= budget:  # a token covers at least one character: no need to count
+        return text
     ids = loaded.tokenizer(text, add_special_tokens=False)["input_ids"]
     if len(ids) <= budget:
         return text
@@ -140,29 +142,41 @@ def stream(
 
     if isinstance(prompt, str):
         prompt = fit_text(loaded, prompt, _reserve(params), keep_end=True)
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
     encoded = encode_prompt(loaded, prompt, chat)
     kwargs = generation_kwargs(loaded, params)
     streamer = TextIteratorStreamer(loaded.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600)
     result: dict[str, Any] = {}
+    stop = threading.Event()
+
+    class _StopWhenAsked(StoppingCriteria):
+        def __call__(self, input_ids, scores, **kwargs) -> bool:
+            return stop.is_set()
 
     def work() -> None:
         try:
             with torch.no_grad():
                 result["output"] = loaded.model.generate(
-                    **encoded, **kwargs, streamer=streamer, return_dict_in_generate=True, output_logits=with_scores
-                )
+                    **encoded, **kwargs, streamer=streamer, return_dict_in_generate=True, output_logits=with_scores,
+                    stopping_criteria=StoppingCriteriaList([_StopWhenAsked()]),
+                )  # fmt: skip
         except Exception as err:  # surfaced to the caller below, after the streamer is released
             result["error"] = err
             streamer.end()
 
-    # A short-lived worker owned by this call (transformers' streaming pattern); it ends with the generation.
+    # A short-lived worker owned by this call (transformers' streaming pattern). If the caller stops reading
+    # (Stop button, closed page), the generator is closed: the worker is told to stop and is joined.
     worker = threading.Thread(target=work, name="generate-stream", daemon=True)
     worker.start()
     text = ""
-    for piece in streamer:
-        text += piece
-        yield {"text": text}
-    worker.join()
+    try:
+        for piece in streamer:
+            text += piece
+            yield {"text": text}
+    finally:
+        stop.set()
+        worker.join()
     if "error" in result:
         raise PlaygroundError(f"Generation failed: {result['error']}") from result["error"]
     final: dict[str, Any] = {"text": text}

@@ -149,3 +149,26 @@ def test_cli_run_parses_json_inputs_and_params(tiny_models, settings):
     result = json.loads(done.stdout)
     assert sorted(result["labels"]) == ["city", "food"]
     assert all(0 <= s <= 1 for s in result["scores"])
+
+
+def test_closing_a_stream_stops_the_generation(tiny_models):
+    import threading
+
+    loaded = loading.load(str(tiny_models["gpt2"]), "text-generation")
+    stream = chat.stream(loaded, "the movie", max_new_tokens=400, min_new_tokens=400)
+    next(stream)
+    stream.close()  # what Gradio does on Stop or when the page closes
+    assert not [t for t in threading.enumerate() if t.name == "generate-stream"]
+
+
+def test_seq2seq_models_summarize_and_translate_through_run():
+    from pathlib import Path
+
+    data = Path(__file__).resolve().parents[1] / "data" / "seq2seq"
+    summary = run("summarization", str(data / "t5"), "the river flows through paris", max_new_tokens=6)
+    assert list(summary[0]) == ["summary_text"]
+    french = run("translation_en_to_fr", str(data / "t5"), ["the river", "the sea"], max_new_tokens=6)
+    assert len(french) == 2 and all(list(t) == ["translation_text"] for t in french)
+    from services.models import resolve
+
+    assert "translation" in resolve(str(data / "marian")).tasks, "Marian's MarianMTModel head translates"
