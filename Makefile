@@ -43,6 +43,7 @@ format: setup
 
 bench: setup
 	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.startup
+	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.pipelines
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts

@@ -10,6 +10,7 @@ Loading lives in `services.loading`; this module only decides and explains.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Iterable
@@ -223,10 +224,17 @@ def catalog(task: str | None = None, owner: str | None = None, available_only: b
 
 
 def _read_config(folder: Path) -> dict | None:
+    path = folder / "config.json"
     try:
-        return json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        return _parsed_config(str(path), path.stat().st_mtime_ns)
     except (OSError, ValueError):
         return None
+
+
+@functools.lru_cache(maxsize=512)
+def _parsed_config(path: str, mtime_ns: int) -> dict:
+    # Keyed by modification time: every request resolves its model id, and re-parsing JSON each time shows up.
+    return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
 def _looks_like_path(model_id: str) -> bool:

@@ -18,7 +18,16 @@ from services import pipelines as pl
 from services.jobs import JobManager
 from services.pipelines.tasks import spec
 from tabs import pipelines_batch
-from tabs.pipelines_form import ALL_SETTINGS, TASK_SETTINGS, TEXT_LABEL, Form, ResultPanel, build_form, result_panel
+from tabs.pipelines_form import (
+    ALL_SETTINGS,
+    TASK_SETTINGS,
+    TEXT_LABEL,
+    Form,
+    ResultPanel,
+    Toggles,
+    build_form,
+    result_panel,
+)
 from tabs.pipelines_run import run_task
 from tabs.session import friendly, owner_of
 
@@ -38,7 +47,7 @@ def build(manager: JobManager) -> PipelinesTab:
         "Pick a task and a model, type something, press **Run**. Every result is explained; "
         "**Copy as code** gives the Python that does the same thing with transformers."
     )
-    form, languages = build_form()
+    form, toggles = build_form()
     with gr.Row():
         example = gr.Button("Example", size="sm", scale=0, min_width=110)
         run_btn = gr.Button("Run", variant="primary", scale=1)
@@ -50,12 +59,12 @@ def build(manager: JobManager) -> PipelinesTab:
     with gr.Accordion("Copy as code", open=False):
         code = gr.Code(language="python", show_label=False, interactive=False)
     pipelines_batch.build(form, manager)
-    on_task = _wire(form, languages, first, second, second_column, code, example, run_btn, stop)
+    on_task = _wire(form, toggles, first, second, second_column, code, example, run_btn, stop)
     api()
-    return PipelinesTab(form, first, second, code, on_task, _task_outputs(form, languages, first, second))
+    return PipelinesTab(form, first, second, code, on_task, _task_outputs(form, toggles, first, second))
 
 
-def _wire(form: Form, languages, first, second, second_column, code, example, run_btn, stop) -> Callable:
+def _wire(form: Form, toggles: Toggles, first, second, second_column, code, example, run_btn, stop) -> Callable:
     @friendly
     def on_task(task: str, request: gr.Request, profile: gr.OAuthProfile | None) -> dict:
         s = spec(task)
@@ -78,7 +87,8 @@ def _wire(form: Form, languages, first, second, second_column, code, example, ru
             form.context: gr.update(visible="context" in s.inputs, value=s.example.get("context", "")),
             form.labels: gr.update(visible="labels" in s.inputs, value=s.example.get("labels", "")),
             form.sentences: gr.update(visible="sentences" in s.inputs, value=s.example.get("sentences", "")),
-            languages: gr.update(visible="languages" in s.inputs),
+            toggles.languages: gr.update(visible="languages" in s.inputs),
+            toggles.settings: gr.update(visible=bool(TASK_SETTINGS.get(task))),
             form.text: gr.update(value=s.example.get("text", ""), label=TEXT_LABEL.get(task, "Text")),
         }
         for name in ALL_SETTINGS:
@@ -106,7 +116,7 @@ def _wire(form: Form, languages, first, second, second_column, code, example, ru
         values = {name: data[getattr(form, name)] for name in Form.names()}
         yield from run_task(values, owner_of(request, profile), first, second, code)
 
-    form.task.change(on_task, [form.task], _task_outputs(form, languages, first, second), api_visibility="private")
+    form.task.change(on_task, [form.task], _task_outputs(form, toggles, first, second), api_visibility="private")
     example.click(
         fill_example, [form.task], [form.text, form.context, form.labels, form.sentences], api_visibility="private"
     )
@@ -124,7 +134,7 @@ def _wire(form: Form, languages, first, second, second_column, code, example, ru
     return on_task
 
 
-def _task_outputs(form: Form, languages: gr.Row, first: ResultPanel, second: ResultPanel) -> list:
+def _task_outputs(form: Form, toggles: Toggles, first: ResultPanel, second: ResultPanel) -> list:
     outputs = [
         form.model,
         form.compare,
@@ -132,7 +142,8 @@ def _task_outputs(form: Form, languages: gr.Row, first: ResultPanel, second: Res
         form.context,
         form.labels,
         form.sentences,
-        languages,
+        toggles.languages,
+        toggles.settings,
         form.text,
         *[getattr(form, name) for name in ALL_SETTINGS],
     ]

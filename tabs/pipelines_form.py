@@ -94,7 +94,15 @@ def result_panel(title: str) -> ResultPanel:
     return ResultPanel(heading, label, highlight, text, tokens, table, raw)
 
 
-def build_form() -> tuple[Form, gr.Row]:
+@dataclass
+class Toggles:
+    """Layout blocks shown or hidden with the task."""
+
+    languages: gr.Row
+    settings: gr.Accordion
+
+
+def build_form() -> tuple[Form, Toggles]:
     with gr.Row(equal_height=True):
         task = gr.Dropdown(TASK_CHOICES, value="text-generation", label="Task", scale=2)
         model = gr.Dropdown(
@@ -119,7 +127,7 @@ def build_form() -> tuple[Form, gr.Row]:
     with gr.Row(visible=False) as languages:
         src_lang = gr.Dropdown(LANG_CHOICES, value="en", label="From", allow_custom_value=True)
         tgt_lang = gr.Dropdown(LANG_CHOICES, value="fr", label="To", allow_custom_value=True)
-    with gr.Accordion("Settings", open=False):
+    with gr.Accordion("Settings", open=False) as settings:
         with gr.Row():
             top_k = gr.Slider(1, 10, value=3, step=1, label="How many results (top_k)")
             max_answer_len = gr.Slider(1, 100, value=15, step=1, label="Longest answer, in tokens")
@@ -160,7 +168,7 @@ def build_form() -> tuple[Form, gr.Row]:
         num_beams,
         seed,
     )
-    return form, languages
+    return form, Toggles(languages, settings)
 
 
 TASK_SETTINGS = {
