@@ -40,7 +40,10 @@ def build_app(manager: JobManager | None = None) -> gr.Blocks:
                 jobs = jobs_tab.build(manager)
         jobs_tab.follow(tabs, jobs)
         demo.load(header.environment_html, None, env_status, api_visibility="private")
-        demo.load(pipelines.on_task, [pipelines.form.task], pipelines.task_outputs, api_visibility="private")
+        demo.load(
+            pipelines.on_task, [pipelines.form.task, pipelines.form.text], pipelines.task_outputs,
+            api_visibility="private",
+        )  # fmt: skip
         demo.load(models.listing, [models.task, models.show_all], models.table, api_visibility="private")
         demo.load(jobs.view, [jobs.selected], jobs.outputs, api_visibility="private")
     return demo

@@ -90,8 +90,12 @@ def _csv_rows(text: str, delimiter: str | None) -> list[dict]:
             delimiter = csv.Sniffer().sniff(text[:20_000], delimiters=",;\t|").delimiter
         except csv.Error:
             delimiter = ","
+    csv.field_size_limit(16 * 2**20)  # one long review must not stop the file (the default is 128 KB)
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
-    return [{(k or "").strip(): v for k, v in row.items() if k is not None} for row in reader]
+    try:
+        return [{(k or "").strip(): v for k, v in row.items() if k is not None} for row in reader]
+    except csv.Error as err:
+        raise PlaygroundError(f"The CSV file could not be read: {err}.") from err
 
 
 def check_column(columns: list[str], rows: list[dict], column: str, name: str = "the file") -> None:
@@ -137,14 +141,22 @@ def process_rows(
     from services.pipelines import run_loaded  # imported here: services.pipelines imports this module's peers
 
     out: list[dict] = []
-    # Several model batches per call: each pipeline call has a fixed cost, and progress every 256 rows is plenty.
-    chunk_size = batch_size * 8
+    # Several model batches per call: each pipeline call has a fixed cost. Generative rows are slow, so they
+    # report (and notice Cancel) every batch.
+    chunk_size = batch_size if task in _GENERATIVE else batch_size * 8
+    params = dict(params)
+    if task == "text-generation":
+        params.setdefault("return_full_text", False)  # the new text only: the prompt is already in the row
+        if loaded.tokenizer.pad_token is None and loaded.tokenizer.eos_token is not None:
+            loaded.tokenizer.pad_token = loaded.tokenizer.eos_token  # batching needs a pad token (GPT-2 has none)
     for start in range(0, len(texts), chunk_size):
         chunk = texts[start : start + chunk_size]
         extra = {"batch_size": batch_size} if task in _PIPELINE_BATCHED else {}
         results = run_loaded(loaded, task, chunk, **params, **extra)
-        if task == "question-answering" and len(chunk) == 1:
-            results = [results]
+        if len(chunk) == 1 and task in ("question-answering", "fill-mask"):
+            results = [results]  # these pipelines unwrap a list of one
+        if len(results) != len(chunk):
+            raise PlaygroundError(f"The model returned {len(results)} results for {len(chunk)} rows.")
         out.extend(_flatten(task, r) for r in results)
         if on_batch is not None:
             on_batch(len(out))
@@ -152,6 +164,7 @@ def process_rows(
 
 
 _PIPELINE_BATCHED = {"text-classification", "token-classification", "fill-mask", "text-generation"}
+_GENERATIVE = {"summarization", "translation", "text-generation"}
 
 
 def start_batch(
@@ -197,12 +210,14 @@ def start_batch(
 
         outputs = process_rows(loaded, task, texts, params, on_batch=on_batch)
         out_path = ctx.workdir / f"{Path(name).stem}-{task}.csv"
-        fieldnames = list(dict.fromkeys([*columns, *outputs[0].keys()]))
+        # The model's columns never overwrite the user's (a gold "label" column stays next to the prediction).
+        renamed = {key: (f"predicted_{key}" if key in columns else key) for key in outputs[0]}
+        fieldnames = list(dict.fromkeys([*columns, *renamed.values()]))
         with open(out_path, "w", newline="", encoding="utf-8") as handle:
             writer = csv.DictWriter(handle, fieldnames=fieldnames, extrasaction="ignore")
             writer.writeheader()
             for row, result in zip(rows, outputs, strict=True):
-                writer.writerow({**row, **result})
+                writer.writerow({**row, **{renamed[k]: v for k, v in result.items()}})
         ctx.artifact(out_path, kind="results", rows=len(rows))
         return {"rows": len(rows), "output": out_path.name}
 

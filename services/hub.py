@@ -53,3 +53,22 @@ def model_exists(repo_id: str) -> bool:
         logger.warning("Could not check %s on the Hub: %s", repo_id, err)
         return True
     return True
+
+
+def model_file(repo_id: str, filename: str) -> Path | None:
+    """One file of a Hub model (from the local cache, else downloaded when online), or None if it has none."""
+    from huggingface_hub import hf_hub_download, try_to_load_from_cache
+
+    from services.config import get_settings
+
+    cached = try_to_load_from_cache(repo_id, filename)
+    if isinstance(cached, str):
+        return Path(cached)
+    settings = get_settings()
+    if settings.offline:
+        return None
+    try:
+        return Path(hf_hub_download(repo_id, filename, token=False if settings.on_space else None))
+    except Exception as err:  # most models have no such file; that is an answer, not an error
+        logger.debug("%s has no %s: %s", repo_id, filename, err)
+        return None

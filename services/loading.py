@@ -59,6 +59,8 @@ class LoadedModel:
     # Things built once per cached model (pipelines, pooling settings); guarded by `lock`.
     extras: dict = field(default_factory=dict, repr=False)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # Held while the model runs: its fast tokenizer fails ("Already borrowed") when two threads use it at once.
+    busy: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
 
 def auto_class_name(task: str, config: Any) -> str:

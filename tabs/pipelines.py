@@ -16,7 +16,7 @@ import gradio as gr
 from services import models
 from services import pipelines as pl
 from services.jobs import JobManager
-from services.pipelines.tasks import spec
+from services.pipelines.tasks import TASK_SPECS, spec
 from tabs import pipelines_batch
 from tabs.pipelines_form import (
     ALL_SETTINGS,
@@ -66,7 +66,7 @@ def build(manager: JobManager) -> PipelinesTab:
 
 def _wire(form: Form, toggles: Toggles, first, second, second_column, code, example, run_btn, stop) -> Callable:
     @friendly
-    def on_task(task: str, request: gr.Request, profile: gr.OAuthProfile | None) -> dict:
+    def on_task(task: str, text: str | None, request: gr.Request, profile: gr.OAuthProfile | None) -> dict:
         s = spec(task)
         owner = owner_of(request, profile)
         entries = models.catalog(task, owner=owner)
@@ -89,7 +89,11 @@ def _wire(form: Form, toggles: Toggles, first, second, second_column, code, exam
             form.sentences: gr.update(visible="sentences" in s.inputs, value=s.example.get("sentences", "")),
             toggles.languages: gr.update(visible="languages" in s.inputs),
             toggles.settings: gr.update(visible=bool(TASK_SETTINGS.get(task))),
-            form.text: gr.update(value=s.example.get("text", ""), label=TEXT_LABEL.get(task, "Text")),
+            # Keep what the visitor typed; replace only an empty box or another task's example.
+            form.text: gr.update(
+                value=s.example.get("text", "") if not text or text in _EXAMPLE_TEXTS else text,
+                label=TEXT_LABEL.get(task, "Text"),
+            ),
         }
         for name in ALL_SETTINGS:
             updates[getattr(form, name)] = gr.update(visible=name in TASK_SETTINGS.get(task, ()))
@@ -116,7 +120,9 @@ def _wire(form: Form, toggles: Toggles, first, second, second_column, code, exam
         values = {name: data[getattr(form, name)] for name in Form.names()}
         yield from run_task(values, owner_of(request, profile), first, second, code)
 
-    form.task.change(on_task, [form.task], _task_outputs(form, toggles, first, second), api_visibility="private")
+    form.task.change(
+        on_task, [form.task, form.text], _task_outputs(form, toggles, first, second), api_visibility="private"
+    )
     example.click(
         fill_example, [form.task], [form.text, form.context, form.labels, form.sentences], api_visibility="private"
     )
@@ -152,6 +158,26 @@ def _task_outputs(form: Form, toggles: Toggles, first: ResultPanel, second: Resu
     return outputs
 
 
+_EXAMPLE_TEXTS = {spec.example.get("text") for spec in TASK_SPECS.values()}
+
+# Settings a caller of the public API may never set: they decide what code runs and whose files are read.
+_FORBIDDEN_SETTINGS = {"trust_remote_code", "allow_pickle", "owner", "with_scores"}
+
+
+def _settings(params: str | None) -> dict:
+    """The JSON `params` of an API call, as a dict without the forbidden keys."""
+    try:
+        settings = json.loads(params) if params else {}
+    except ValueError as err:
+        raise gr.Error(f"params is not valid JSON: {err}.") from err
+    if not isinstance(settings, dict):
+        raise gr.Error('params must be a JSON object, like {"top_k": 3}.')
+    refused = sorted(_FORBIDDEN_SETTINGS & set(settings))
+    if refused:
+        raise gr.Error(f"These settings cannot be set through the API: {', '.join(refused)}.")
+    return settings
+
+
 def api(run_fn: Callable = pl.run) -> None:
     """API-only endpoints: the `services.pipelines.run` contract, and streamed generation."""
 
@@ -166,18 +192,16 @@ def api(run_fn: Callable = pl.run) -> None:
                 parsed = json.loads(inputs)
             except ValueError:
                 parsed = inputs
-        settings = json.loads(params) if params else {}
-        if not isinstance(settings, dict):
-            raise gr.Error('params must be a JSON object, like {"top_k": 3}.')
-        return run_fn(task, model, parsed, owner=owner_of(request, profile), **settings)
+        return run_fn(task, model, parsed, owner=owner_of(request, profile), **_settings(params))
 
     @friendly
     def generate(
         model: str, prompt: str, params: str | None, request: gr.Request, profile: gr.OAuthProfile | None
     ) -> Iterator[str]:
         """Stream generated text (the whole text so far at each step)."""
-        settings = json.loads(params) if params else {}
-        for event in pl.stream(model, prompt, owner=owner_of(request, profile), **settings):
+        for event in pl.stream(
+            model, prompt, owner=owner_of(request, profile), with_scores=False, **_settings(params)
+        ):
             yield event["text"]
 
     gr.api(run, api_name="run", concurrency_id="inference", concurrency_limit=2)

@@ -119,15 +119,21 @@ def _wire(panel: BatchPanel, form: Form, manager: JobManager) -> None:
         update = {panel.status: detail_html(record), panel.timer: gr.Timer(active=not record.done)}
         if record.status == "succeeded" and record.artifacts:
             source = Path(record.artifacts[0]["path"])
-            # Hand Gradio a private copy: the jobs folder itself is never served.
-            copy = Path(tempfile.mkdtemp(prefix="playground-batch-")) / source.name
-            shutil.copy(source, copy)
+            # Hand Gradio a private copy (the jobs folder itself is never served), one per job: polls reuse it.
+            copy = Path(tempfile.gettempdir()) / "playground-batch" / job_id / source.name
+            if not copy.exists():
+                copy.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(source, copy)
             columns, rows = batch.read_rows(copy)
             head = [[str(r.get(c, ""))[:300] for c in columns] for r in rows[:20]]
             update[panel.results] = gr.update(value=head, headers=columns, visible=True)
             update[panel.download] = gr.update(value=str(copy), visible=True)
         return update
 
+    def on_task(task: str) -> dict:
+        return {panel.context_column: gr.update(visible=task == "question-answering")}
+
+    form.task.change(on_task, [form.task], [panel.context_column], api_visibility="private")
     panel.file.change(
         on_upload,
         [panel.file, form.task],

@@ -181,6 +181,7 @@ TASK_SETTINGS = {
     "translation": ("max_new_tokens", "num_beams"),
     "text-generation": ("max_new_tokens", "temperature", "top_p", "top_k_sampling", "repetition_penalty", "seed"),
 }
+_INTEGER_SETTINGS = {"top_k", "top_k_sampling", "max_answer_len", "max_new_tokens", "num_beams", "seed"}
 ALL_SETTINGS = sorted({s for group in TASK_SETTINGS.values() for s in group})
 
 
@@ -199,7 +200,7 @@ def collect(task: str, values: dict[str, Any]) -> tuple[Any, dict]:
         value = values[name]
         if name == "top_k_sampling":
             name = "top_k"
-        if isinstance(value, float) and value.is_integer() and name not in ("temperature", "top_p"):
+        if name in _INTEGER_SETTINGS and isinstance(value, float):
             value = int(value)
         params[name] = value
     if task == "zero-shot-classification":

@@ -14,11 +14,22 @@ from tabs import pipelines_view as view
 from tabs.pipelines_form import ResultPanel, collect
 
 
-def render(panel: ResultPanel, task: str, inputs: Any, result: Any, heading: str) -> dict:
+def render(
+    panel: ResultPanel, task: str, inputs: Any, result: Any, heading: str, matrix: list[list[float]] | None = None
+) -> dict:
     """Component updates that show `result` in `panel`."""
     show = {c: gr.update(visible=False) for c in (panel.label, panel.highlight, panel.text, panel.tokens, panel.table)}
     show[panel.title] = heading
     show[panel.raw] = result if task != "feature-extraction" else view.feature_summary(result)
+    show[panel.label] = gr.update(visible=False, label="Scores")  # labels a previous task may have renamed
+    show[panel.table] = gr.update(visible=False, label=None)
+    if task == "feature-extraction":
+        summary = view.feature_summary(result)
+        show[panel.text] = gr.update(
+            value=f"{summary['tokens']} tokens × {summary['dimensions']} numbers each.\n"
+            f"First token, first numbers: {summary['first token, first 8 numbers']}",
+            visible=True,
+        )
     if task in ("text-classification", "zero-shot-classification", "fill-mask"):
         show[panel.label] = gr.update(value=view.as_label(result), visible=True)
     elif task == "token-classification":
@@ -41,7 +52,13 @@ def render(panel: ResultPanel, task: str, inputs: Any, result: Any, heading: str
         show[panel.text] = gr.update(value=result[0][key], visible=True)
     elif task == "sentence-similarity":
         rows = view.similarity_table(inputs["source_sentence"], inputs["sentences"], result)
-        show[panel.table] = gr.update(value=rows, headers=["Sentence", "Similarity"], visible=True)
+        # gr.Label draws bars from 0 to 1: negative cosines are shown as 0 there (the table has the exact numbers).
+        scores = {f"{i + 1}. {sentence}": max(score, 0.0) for i, (sentence, score) in enumerate(rows)}
+        show[panel.label] = gr.update(value=scores, label="Similarity to the source sentence", visible=True)
+        if matrix is not None:
+            sentences = [inputs["source_sentence"], *inputs["sentences"]]
+            headers, rows = view.matrix_table(sentences, matrix)
+            show[panel.table] = gr.update(value=rows, headers=headers, label="Every pair", visible=True)
     return show
 
 
@@ -70,7 +87,10 @@ def run_task(values: dict, owner: str, first: ResultPanel, second: ResultPanel, 
         result = pl.run(task, model_id, inputs, owner=owner, **params)
         took = time.perf_counter() - started
         heading = f"#### {model_id}\n⏱ {took:.2f} s{_notice(task, model_id, inputs, owner)}"
-        yield render(panel, task, inputs, result, heading)
+        matrix = None
+        if task == "sentence-similarity":
+            matrix = pl.similarity_matrix(model_id, [inputs["source_sentence"], *inputs["sentences"]], owner)
+        yield render(panel, task, inputs, result, heading, matrix)
 
 
 def _notice(task: str, model_id: str, inputs: Any, owner: str) -> str:
@@ -103,5 +123,14 @@ def _stream_generation(
     yield {
         panel.title: f"#### {model_id}\n⏱ {took:.2f} s{ttft}{rate}{notice}",
         panel.tokens: gr.update(value=view.token_html(tokens), visible=bool(tokens)),
-        panel.raw: [{"generated_text": final.get("text", "")}],
+        panel.raw: _generation_schema(model_id, prompt, final.get("text", ""), owner),
     }
+
+
+def _generation_schema(model_id: str, prompt: str, text: str, owner: str) -> list[dict]:
+    """What transformers 4.x's text-generation pipeline returned: the prompt plus the new text, or for a chat the
+    messages with the assistant's reply appended."""
+    if pl.uses_chat_template(model_id, owner):
+        messages = [{"role": "user", "content": prompt}, {"role": "assistant", "content": text}]
+        return [{"generated_text": messages}]
+    return [{"generated_text": prompt + text}]

@@ -70,6 +70,14 @@ def similarity_table(source: str, sentences: list[str], scores: list[float]) -> 
     return [[sentence, round(score, 4)] for sentence, score in rows]
 
 
+def matrix_table(sentences: list[str], matrix: list[list[float]]) -> tuple[list[str], list[list]]:
+    """(headers, rows) of the pairwise similarity table; sentences shortened and numbered to fit."""
+    names = [f"{i + 1}. {s[:40] + ('…' if len(s) > 40 else '')}" for i, s in enumerate(sentences)]
+    return ["", *[str(i + 1) for i in range(len(sentences))]], [
+        [name, *[round(x, 3) for x in row]] for name, row in zip(names, matrix, strict=True)
+    ]
+
+
 def _visible(token: str) -> str:
     return token.replace("\n", "↵\n").replace("\t", "→\t")
 

@@ -92,11 +92,22 @@ def load_for(task: str, model: str, **options: Any) -> loading.LoadedModel:
     try:
         return loading.load(model, "zero-shot-classification", **options)
     except TaskMismatch:
+        # Only a model without any task head is an embedding model; a GPT-2 or a translator is not.
+        if tasks and "sentence-similarity" not in tasks:
+            raise
         return loading.load(model, "sentence-similarity", **options)
 
 
 def run_loaded(loaded: loading.LoadedModel, task: str, inputs: Any, **params: Any) -> Any:
-    """Run a task on an already loaded model (the batch job and the benchmarks call this directly)."""
+    """Run a task on an already loaded model (the batch job and the benchmarks call this directly).
+
+    One request at a time per model: a fast tokenizer fails ("Already borrowed") when two threads use it at once.
+    """
+    with loaded.busy:
+        return _run_locked(loaded, task, inputs, params)
+
+
+def _run_locked(loaded: loading.LoadedModel, task: str, inputs: Any, params: dict) -> Any:
     from services.pipelines import embeddings
 
     if task == "question-answering":
@@ -110,11 +121,20 @@ def run_loaded(loaded: loading.LoadedModel, task: str, inputs: Any, **params: An
     if task == "text-generation":
         params = _generation_defaults(loaded, params)
         inputs = _fit_prompt(loaded, inputs, params)
+    if task == "fill-mask":
+        _check_mask(loaded, inputs)
     inputs, params = _long_input_settings(loaded, task, inputs, params)
     try:
         return pipeline_for(loaded, task)(inputs, **params)
     except TypeError as err:  # an unknown keyword for this pipeline
         raise PlaygroundError(f"A setting is not understood by the {task} task: {err}") from err
+
+
+def _check_mask(loaded: loading.LoadedModel, inputs: Any) -> None:
+    mask = loaded.tokenizer.mask_token
+    if mask and any(mask not in text for text in _texts(inputs)):
+        example = f"Paris is the {mask} of France."
+        raise PlaygroundError(f"Put the mask token {mask} where the model should guess a word, e.g. '{example}'")
 
 
 def pipeline_for(loaded: loading.LoadedModel, task: str):
@@ -187,7 +207,8 @@ def input_notice(task: str, model: str, inputs: Any, owner: str | None = None) -
     load_task = "text-generation" if task in ("summarization", "translation") else task
     loaded = loading.load(model, load_task, owner=owner)
     limit = loading.token_limit(loaded.model.config, loaded.tokenizer)
-    count = longest_tokens(loaded, inputs if task != "question-answering" else inputs.get("context", ""))
+    with loaded.busy:
+        count = longest_tokens(loaded, inputs if task != "question-answering" else inputs.get("context", ""))
     if count <= limit:
         return None
     from services.pipelines.chat import PROMPT_CAP_TOKENS
@@ -198,8 +219,13 @@ def input_notice(task: str, model: str, inputs: Any, owner: str | None = None) -
         "question-answering": "it was read in overlapping windows, so the answer can come from anywhere in it",
         "text-generation": "only the last part fits, so the beginning was left out",
     }.get(task, f"only the first {limit:,} tokens were read")
-    if task in ("summarization", "translation") and not getattr(loaded.model.config, "is_encoder_decoder", False):
-        how = f"only its first {min(limit, PROMPT_CAP_TOKENS):,} tokens were used"
+    decoder_only = not getattr(loaded.model.config, "is_encoder_decoder", False)
+    if decoder_only and task in ("summarization", "translation", "text-generation"):
+        limit = min(limit, PROMPT_CAP_TOKENS)  # what chat.fit_text keeps
+        if count <= limit:
+            return None
+        kept = "first" if task != "text-generation" else "last"
+        how = f"only its {kept} {limit:,} tokens were used"
     return f"Your text is {count:,} tokens long and this model reads {limit:,} at a time: {how}."
 
 
@@ -220,6 +246,8 @@ def _check_inputs(task: str, inputs: Any) -> None:
                 raise PlaygroundError("Please type a question.")
             if not str(item.get("context") or "").strip():
                 raise PlaygroundError("Please paste a context: the text in which the answer should be found.")
+            if len(str(item["context"])) > MAX_INPUT_CHARS:
+                raise PlaygroundError(f"That context is too long: at most {MAX_INPUT_CHARS:,} characters, please.")
         return
     if task == "sentence-similarity":
         if not isinstance(inputs, dict) or not str(inputs.get("source_sentence") or "").strip():
@@ -314,3 +342,13 @@ def uses_chat_template(model: str, owner: str | None = None) -> bool:
     from services.pipelines import chat
 
     return chat.has_chat_template(loading.load(model, "text-generation", owner=owner))
+
+
+def similarity_matrix(model: str, sentences: list[str], owner: str | None = None) -> list[list[float]]:
+    """Cosine similarity of every pair of sentences (for the similarity heat map)."""
+    from services.pipelines import embeddings
+
+    _check_inputs(
+        "sentence-similarity", {"source_sentence": sentences[0] if sentences else "", "sentences": sentences}
+    )
+    return embeddings.similarity_matrix(loading.load(model, "sentence-similarity", owner=owner), sentences)

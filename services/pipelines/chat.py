@@ -87,11 +87,12 @@ def complete(loaded: LoadedModel, prompt: str | list[dict], chat: bool | None = 
     """Generate a reply (or continuation) and return only the new text."""
     import torch
 
-    encoded = encode_prompt(loaded, prompt, chat)
-    with torch.no_grad():
-        output = loaded.model.generate(**encoded, **generation_kwargs(loaded, params))
-    new_tokens = output[0][encoded["input_ids"].shape[1] :]
-    return loaded.tokenizer.decode(new_tokens, skip_special_tokens=True).strip()
+    with loaded.busy:
+        encoded = encode_prompt(loaded, prompt, chat)
+        with torch.no_grad():
+            output = loaded.model.generate(**encoded, **generation_kwargs(loaded, params))
+        new_tokens = output[0][encoded["input_ids"].shape[1] :]
+        return loaded.tokenizer.decode(new_tokens, skip_special_tokens=True).strip()
 
 
 # A chat model summarizing on a CPU reads about 100 prompt tokens a second: longer prompts stop being interactive.
@@ -138,13 +139,12 @@ def stream(
     """Yield {"text": what is generated so far} as tokens arrive; the last item also has "tokens": each new token
     with its probability and the five likeliest alternatives at that step (from the model's raw logits)."""
     import torch
-    from transformers import TextIteratorStreamer
+    from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
-    if isinstance(prompt, str):
-        prompt = fit_text(loaded, prompt, _reserve(params), keep_end=True)
-    from transformers import StoppingCriteria, StoppingCriteriaList
-
-    encoded = encode_prompt(loaded, prompt, chat)
+    with loaded.busy:  # released before streaming; the generation below holds it in its worker
+        if isinstance(prompt, str):
+            prompt = fit_text(loaded, prompt, _reserve(params), keep_end=True)
+        encoded = encode_prompt(loaded, prompt, chat)
     kwargs = generation_kwargs(loaded, params)
     streamer = TextIteratorStreamer(loaded.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600)
     result: dict[str, Any] = {}
@@ -156,7 +156,7 @@ def stream(
 
     def work() -> None:
         try:
-            with torch.no_grad():
+            with loaded.busy, torch.no_grad():
                 result["output"] = loaded.model.generate(
                     **encoded, **kwargs, streamer=streamer, return_dict_in_generate=True, output_logits=with_scores,
                     stopping_criteria=StoppingCriteriaList([_StopWhenAsked()]),
@@ -182,7 +182,8 @@ def stream(
     final: dict[str, Any] = {"text": text}
     if with_scores:
         output = result["output"]
-        final["tokens"] = token_probabilities(loaded, output.sequences[0][encoded["input_ids"].shape[1] :], output)
+        with loaded.busy:
+            final["tokens"] = token_probabilities(loaded, output.sequences[0][encoded["input_ids"].shape[1] :], output)
     yield final
 
 

@@ -43,11 +43,20 @@ def snippet(task: str, model_id: str, inputs: Any, params: dict | None = None, o
         return _similarity(head, inputs)
     if task == "zero-shot-classification" and _is_embedding_model(model_id, owner):
         return _embedding_zero_shot(head, inputs, params)
+    seed = params.pop("seed", None)
+    if task == "text-generation":
+        params["do_sample"] = bool(params.get("temperature"))  # the playground samples only with a temperature
+        params.setdefault("max_new_tokens", 64)
+    if task == "text-classification":
+        params.setdefault("truncation", True)
     call_args = ", ".join([_py(inputs)] + [f"{k}={_py(v)}" for k, v in params.items()])
-    return (
+    imports = "from transformers import pipeline, set_seed\n\n" if seed is not None else (
         "from transformers import pipeline\n\n"
-        f"{head}pipe = pipeline({task!r}, model=model_id)\n"
-        f"result = pipe({call_args})\n"
+    )  # fmt: skip
+    seeding = f"set_seed({seed})\n" if seed is not None else ""
+    return (
+        f"{imports}{head}pipe = pipeline({task!r}, model=model_id)\n"
+        f"{seeding}result = pipe({call_args})\n"
         "print(result)\n"
     )
 
@@ -82,13 +91,16 @@ print(answer)
 
 def _generate_task(head: str, task: str, inputs: Any, params: dict) -> str:
     text = inputs if isinstance(inputs, str) else inputs[0]
-    src, tgt = params.pop("src_lang", "en"), params.pop("tgt_lang", "fr")
+    from services.pipelines.chat import language_name
+
+    src = language_name(params.pop("src_lang", None), "English")
+    tgt = language_name(params.pop("tgt_lang", None), "French")
     gen = ", ".join(f"{k}={_py(v)}" for k, v in params.items()) or "max_new_tokens=128"
     if task == "summarization":
         instruction = "Summarize the following text in one or two sentences. Reply with the summary only."
         seq2seq_prefix = "summarize: "
     else:
-        instruction = f"Translate this {src} text into {tgt}. Reply with the translation only."
+        instruction = f"Translate this {src} text into {tgt}. Reply with the {tgt} translation only."
         seq2seq_prefix = f"translate {src} to {tgt}: "
     return f"""from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 

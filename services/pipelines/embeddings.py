@@ -16,9 +16,21 @@ _HYPOTHESIS = "This text is about {}."
 
 def is_embedding_model(loaded: LoadedModel) -> bool:
     """True for models without a task head (sentence-transformers folders and bare encoders)."""
-    archs = getattr(loaded.model.config, "architectures", None) or []
+    from services.models import tasks_for_config
+
     folder = Path(loaded.location)
-    return (folder / "modules.json").exists() or not archs or all(a.endswith("Model") for a in archs)
+    tasks = tasks_for_config(loaded.model.config.to_dict(), folder if folder.is_dir() else None)
+    return not tasks or ("sentence-similarity" in tasks and "text-classification" not in tasks)
+
+
+def _model_file(loaded: LoadedModel, name: str) -> Path | None:
+    """A file of the model: in its folder, or (a Hub model) fetched from its repo, or None."""
+    local = Path(loaded.location) / name
+    if local.exists():
+        return local
+    from services import hub
+
+    return hub.model_file(loaded.location, name) if not Path(loaded.location).is_dir() else None
 
 
 def _pooling(loaded: LoadedModel) -> str:
@@ -26,8 +38,8 @@ def _pooling(loaded: LoadedModel) -> str:
         mode = loaded.extras.get("pooling")
         if mode is None:
             mode = "mean"
-            config = Path(loaded.location) / "1_Pooling" / "config.json"
-            if config.exists():
+            config = _model_file(loaded, "1_Pooling/config.json")
+            if config is not None:
                 settings = json.loads(config.read_text())
                 if settings.get("pooling_mode_cls_token"):
                     mode = "cls"
@@ -37,9 +49,15 @@ def _pooling(loaded: LoadedModel) -> str:
 
 def embed(loaded: LoadedModel, texts: list[str], batch_size: int = 32):
     """Normalised sentence vectors, one row per text (a torch tensor on the CPU)."""
-    import torch
 
     mode = _pooling(loaded)
+    with loaded.busy:
+        return _embed_locked(loaded, texts, batch_size, mode)
+
+
+def _embed_locked(loaded: LoadedModel, texts: list[str], batch_size: int, mode: str):
+    import torch
+
     rows = []
     for start in range(0, len(texts), batch_size):
         batch = loaded.tokenizer(

@@ -59,3 +59,10 @@ def test_bad_requests_get_a_sentence(client, tiny_models, task, model, inputs, s
     model_id = str(tiny_models[model]) if model else "distilbert/distilbert-base-uncased-finetuned-sst-2-english"
     with pytest.raises(Exception, match=sentence):
         client.predict(task, model_id, inputs, None, api_name="/run")
+
+
+@pytest.mark.parametrize("key", ["trust_remote_code", "allow_pickle", "owner"])
+def test_the_api_refuses_settings_that_choose_what_code_runs(client, tiny_models, key):
+    params = json.dumps({key: True if key != "owner" else "anon:someone-else"})
+    with pytest.raises(Exception, match="cannot be set through the API"):
+        client.predict("sentiment-analysis", str(tiny_models["bert-classifier"]), "good", params, api_name="/run")

@@ -52,14 +52,18 @@ def test_visit_every_tab_prepare_a_model_and_find_the_job_after_reload(browser, 
     expect(page.locator("#pg-env")).to_contain_text("CPU", timeout=30_000)
     expect(page.locator("#pg-env")).to_contain_text("offline")
 
+    # The Pipelines tab opens first, ready to run.
+    expect(page.get_by_role("button", name="Run", exact=True)).to_be_visible(timeout=30_000)
+
     # Models tab: the packaged models are listed and ready.
+    page.get_by_role("tab", name="Models").click()
     table = page.locator("#models-table")
     expect(table).to_contain_text("smollm2-135m-instruct", timeout=30_000)
     expect(table).to_contain_text("all-minilm-l6-v2")
     page.screenshot(path=str(shots / "models.png"), full_page=True)
 
     # A bad id gets a sentence, not a traceback.
-    model_box = page.get_by_label("Model", exact=True)
+    model_box = page.get_by_placeholder("click a row above, or type a Hub id")
     model_box.fill("openai-community/gpt2")
     page.get_by_role("button", name="Prepare in the background").click()
     expect(page.get_by_text("offline with no copy").first).to_be_visible(timeout=20_000)

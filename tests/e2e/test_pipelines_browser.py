@@ -26,8 +26,12 @@ def page(live_app):
 
 
 def choose_task(page, label):
+    from playwright.sync_api import expect
+
     page.get_by_label("Task").click()
     page.get_by_role("option", name=label).click()
+    # Wait until the server has switched the form (its reply resets the model box).
+    expect(page.locator(".pg-explain").filter(has_text=f"{label}.").first).to_be_visible(timeout=20_000)
 
 
 def set_slider(page, label, value):
@@ -71,7 +75,8 @@ def test_similarity_and_compare_side_by_side(page, tiny_models, artifacts_dir):
     expect(page.get_by_text("Compared with").first).to_be_attached(timeout=20_000)
     page.get_by_role("button", name="Run", exact=True).click()
     tables = page.locator("table:visible")
-    expect(page.get_by_text("Similarity", exact=True).filter(visible=True).first).to_be_visible(timeout=60_000)
+    label = "Similarity to the source sentence"
+    expect(page.get_by_text(label, exact=True).filter(visible=True).first).to_be_visible(timeout=60_000)
     expect(page.get_by_text("bert-encoder").filter(visible=True).first).to_be_visible(timeout=60_000)
     expect(tables.filter(has_text="Someone is strumming a guitar.").first).to_be_visible(timeout=60_000)
     page.screenshot(path=str(artifacts_dir / "screenshots" / "pipelines-compare.png"), full_page=True)

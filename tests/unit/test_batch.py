@@ -90,3 +90,25 @@ def test_zero_shot_batch_on_an_embedding_model(manager, tmp_path, tiny_models):
                                "text", {"candidate_labels": ["city", "food"]})  # fmt: skip
     record = manager.wait(job_id, timeout=120)
     assert record.status == "succeeded", record.error
+
+
+def test_one_row_fill_mask_and_gold_labels_kept(manager, tmp_path, tiny_models):
+    path = write(tmp_path, "m.csv", "text,label\nparis is the [MASK] of france,capital\n")
+    job_id = batch.start_batch(manager, ALICE, "fill-mask", str(tiny_models["bert-mlm"]), path, "text")
+    record = manager.wait(job_id, timeout=120)
+    assert record.status == "succeeded", record.error
+    with open(record.artifacts[0]["path"], encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows[0]["label"] == "capital", "the user's own column is kept"
+    assert set(rows[0]) == {"text", "label", "token", "score"}
+
+
+def test_a_predicted_label_never_overwrites_the_gold_label(manager, tmp_path, tiny_models):
+    path = write(tmp_path, "g.csv", "text,label\ngood film,POSITIVE\nbad film,NEGATIVE\n")
+    job_id = batch.start_batch(manager, ALICE, "text-classification", str(tiny_models["bert-classifier"]), path,
+                               "text")  # fmt: skip
+    record = manager.wait(job_id, timeout=120)
+    with open(record.artifacts[0]["path"], encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["label"] for r in rows] == ["POSITIVE", "NEGATIVE"]
+    assert {"predicted_label", "score"} <= set(rows[0])

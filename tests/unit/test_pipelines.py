@@ -172,3 +172,30 @@ def test_seq2seq_models_summarize_and_translate_through_run():
     from services.models import resolve
 
     assert "translation" in resolve(str(data / "marian")).tasks, "Marian's MarianMTModel head translates"
+
+
+def test_zero_shot_on_a_model_that_is_not_an_embedding_model_says_so(tiny_models):
+    with pytest.raises(TaskMismatch, match="It can do: text-generation"):
+        run("zero-shot-classification", str(tiny_models["gpt2"]), TEXT, candidate_labels=["a", "b"])
+
+
+def test_fill_mask_without_the_mask_token_names_it(tiny_models):
+    with pytest.raises(PlaygroundError, match=r"\[MASK\]"):
+        run("fill-mask", str(tiny_models["bert-mlm"]), "paris is the capital of france")
+
+
+def test_form_values_become_typed_settings():
+    from tabs.pipelines_form import ALL_SETTINGS, collect
+
+    values = {name: None for name in ALL_SETTINGS} | {
+        "text": "hello", "context": "", "labels": "", "sentences": "", "src_lang": "en", "tgt_lang": "fr",
+        "max_new_tokens": 40.0, "temperature": 0.7, "top_p": 0.9, "top_k_sampling": 50.0,
+        "repetition_penalty": 2.0, "seed": 3.0,
+    }  # fmt: skip
+    inputs, params = collect("text-generation", values)
+    assert inputs == "hello"
+    assert params == {"max_new_tokens": 40, "temperature": 0.7, "top_p": 0.9, "top_k": 50,
+                      "repetition_penalty": 2.0, "seed": 3}  # fmt: skip
+    assert isinstance(params["repetition_penalty"], float), "transformers refuses an int penalty"
+    _, greedy = collect("text-generation", {**values, "temperature": 0.0, "repetition_penalty": 1.0})
+    assert greedy == {"max_new_tokens": 40}, "greedy decoding drops sampling settings and the seed"

@@ -43,3 +43,12 @@ def test_token_view_colours_by_probability_and_lists_alternatives():
     assert "↵" in html, "a newline is made visible"
     assert "#c9ecd4" in html and "#fcd5d5" in html, "sure and unsure tokens get different colours"
     assert "&#x27;!&#x27;  60.0%" in html, "alternatives are listed in the hover title"
+
+
+def test_similarity_matrix_table_numbers_the_sentences():
+    headers, rows = view.matrix_table(
+        ["a cat", "a kitten sitting on a very long mat in the sun today"], [[1, 0.8], [0.8, 1]]
+    )
+    assert headers == ["", "1", "2"]
+    assert rows[0] == ["1. a cat", 1, 0.8]
+    assert rows[1][0].endswith("…") and len(rows[1][0]) <= 44
