@@ -116,9 +116,11 @@ def _wire(form: Form, toggles: Toggles, first, second, second_column, code, exam
         return {second_column: gr.update(visible=bool(compare))}
 
     @friendly
-    def on_run(data: dict, request: gr.Request, profile: gr.OAuthProfile | None) -> Iterator[dict]:
+    def on_run(
+        data: dict, request: gr.Request, profile: gr.OAuthProfile | None, progress: gr.Progress = gr.Progress()
+    ) -> Iterator[dict]:
         values = {name: data[getattr(form, name)] for name in Form.names()}
-        yield from run_task(values, owner_of(request, profile), first, second, code)
+        yield from run_task(values, owner_of(request, profile), first, second, code, progress)
 
     form.task.change(
         on_task, [form.task, form.text], _task_outputs(form, toggles, first, second), api_visibility="private"

@@ -62,7 +62,9 @@ def render(
     return show
 
 
-def run_task(values: dict, owner: str, first: ResultPanel, second: ResultPanel, code: gr.Code) -> Iterator[dict]:
+def run_task(
+    values: dict, owner: str, first: ResultPanel, second: ResultPanel, code: gr.Code, progress: Any = None
+) -> Iterator[dict]:
     task = values["task"]
     inputs, params = collect(task, values)
     model_a = (values["model"] or "").strip()
@@ -74,6 +76,9 @@ def run_task(values: dict, owner: str, first: ResultPanel, second: ResultPanel, 
             continue
         yield {panel.title: f"#### {model_id}\nLoading the model and running…"}
         started = time.perf_counter()
+        # Load first (a no-op once cached) so a first download or conversion shows its progress.
+        report = (lambda fraction, message: progress(fraction, desc=message)) if progress is not None else None
+        pl.load_for(task, model_id, owner=owner, progress=report)
         if task == "text-generation":
             yield from _stream_generation(panel, model_id, inputs, params, owner, started)
             if panel is first:
