@@ -143,7 +143,7 @@ def build_form() -> tuple[Form, Toggles]:
             top_k_sampling = gr.Slider(0, 200, value=50, step=1, label="top_k (sampling)")
             repetition_penalty = gr.Slider(1, 2, value=1.0, step=0.05, label="Repetition penalty")
             num_beams = gr.Slider(1, 8, value=1, step=1, label="Beams")
-            seed = gr.Number(None, label="Seed (blank = random)", precision=0)
+            seed = gr.Number(0, label="Seed (0 = a new random draw each run)", precision=0, minimum=0)
     form = Form(
         task,
         model,
@@ -213,7 +213,7 @@ def collect(task: str, values: dict[str, Any]) -> tuple[Any, dict]:
         # Greedy decoding (temperature 0) ignores the sampling settings and the seed: leave them out.
         if not params.get("temperature"):
             params = {k: v for k, v in params.items() if k not in ("temperature", "top_p", "top_k", "seed")}
-        if params.get("seed") is None:
+        if not params.get("seed"):  # 0 or empty: no fixed seed
             params.pop("seed", None)
         if params.get("repetition_penalty") == 1:
             params.pop("repetition_penalty")
