@@ -66,6 +66,9 @@ def main() -> None:
     # Probe the Hub once at start (at most ~2 s) so the first visitor does not wait for it.
     logger.info("Playground home: %s; offline: %s", settings.home, settings.offline)
     manager = JobManager.from_settings()
+    # Pay the ML imports (~5 s) before serving rather than in the first visitor's first request.
+    import transformers.pipelines  # noqa: F401
+
     demo = build_app(manager)
     demo.queue(default_concurrency_limit=8)
     # A Space restart sends SIGTERM: end like Ctrl+C, so running jobs get their grace period to save.
