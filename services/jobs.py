@@ -18,13 +18,10 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import json
 import logging
 import os
-import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 import traceback
@@ -35,53 +32,17 @@ from pathlib import Path
 from typing import Any
 
 from services.errors import JobNotFound, PlaygroundError
-from services.events import parse_event
+from services.jobs_child import ChildProcessJobs, _identity_alive, _process_identity, launcher_command
 from services.jobstore import JobRecord, JobStore
+from services.redact import mask, redact
+
+__all__ = ["JobCancelled", "JobContext", "JobManager", "launcher_command", "mask", "redact"]
 
 logger = logging.getLogger(__name__)
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-# Whole key names only: `max_new_tokens` or `tokenizer` are settings, `hf_token` or `api_key` are secrets.
-_SECRET_KEYS = re.compile(r"(^|[_-])(token|password|passwd|secret|api[_-]?key|auth)$", re.IGNORECASE)
-_TOKEN_TEXT = re.compile(r"hf_[A-Za-z0-9_]{10,}")  # user tokens and Space OAuth tokens (hf_oauth_...)
-_HUB_TOKEN_VARS = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
 
 
 class JobCancelled(Exception):
     """Raised by `JobContext.check_cancelled()`; the job ends as `cancelled`, not `failed`."""
-
-
-def mask(text: str) -> str:
-    """Hide anything that looks like a Hugging Face token in a line of text."""
-    return _TOKEN_TEXT.sub("hf_***", text)
-
-
-def redact(value: Any) -> Any:
-    """Drop secrets from a config before it is stored: keys that name a token, and hf_... strings."""
-    if isinstance(value, dict):
-        return {k: ("***" if _SECRET_KEYS.search(str(k)) else redact(v)) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [redact(v) for v in value]
-    if isinstance(value, str):
-        return mask(value)
-    return value
-
-
-def _process_identity(pid: int) -> str | None:
-    """pid plus start time, so a recycled pid is never mistaken for the process we started."""
-    try:
-        import psutil
-
-        return f"{pid}:{psutil.Process(pid).create_time():.2f}"
-    except Exception:
-        return None
-
-
-def _identity_alive(identity: str | None) -> bool:
-    if not identity:
-        return False
-    pid = int(identity.split(":")[0])
-    return _process_identity(pid) == identity
 
 
 @dataclass
@@ -148,7 +109,7 @@ class _GpuSlots:
             self.cond.notify_all()
 
 
-class JobManager:
+class JobManager(ChildProcessJobs):
     """Owns every background thread and child process of the app. One per app process."""
 
     def __init__(
@@ -295,105 +256,7 @@ class JobManager:
         else:
             self._finish(job_id, "succeeded", result=result)
 
-    def _run_child(self, job_id: str, command: list[str], env: dict[str, str], ctx: JobContext) -> None:
-        log_path = ctx.workdir / "output.log"
-        proc = subprocess.Popen(
-            command,
-            cwd=PROJECT_ROOT,
-            env=_child_environment(job_id, ctx.workdir, env),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-            bufsize=1,
-            start_new_session=True,  # its own process group: cancel reaches accelerate's workers too
-        )
-        with self._lock:
-            self._procs[job_id] = proc
-        watcher = threading.Thread(target=self._watch, args=(job_id, proc, ctx._cancel), daemon=True)
-        watcher.start()
-        error_message = None
-        tail: list[str] = []
-        try:
-            self.store.update(job_id, child=_process_identity(proc.pid))
-            with open(log_path, "a", encoding="utf-8") as log_file:
-                assert proc.stdout is not None
-                for raw in proc.stdout:
-                    line = mask(raw.rstrip("\n"))
-                    event = parse_event(line)
-                    if event is None:
-                        log_file.write(line + "\n")
-                        log_file.flush()
-                        tail = [*tail[-19:], line]
-                        self._on_log(job_id, line)
-                    elif event["type"] == "error":
-                        error_message = mask(str(event.get("message", "")))
-                        self._on_log(job_id, f"Error: {error_message}")
-                    else:
-                        self._on_child_event(job_id, event)
-            code = proc.wait()
-        finally:
-            # Whatever broke the supervisor, the child must not outlive it: stop the whole group.
-            if proc.poll() is None:
-                self._stop_process(proc)
-            with self._lock:
-                self._procs.pop(job_id, None)
-        if ctx.cancelled:
-            self._finish(job_id, "cancelled", message="Cancelled (work saved so far is kept)")
-        elif code == 0:
-            self._finish(job_id, "succeeded")
-        elif code in (-signal.SIGKILL, 137):
-            self._finish(job_id, "failed", error="The job was killed, most likely because it ran out of memory.")
-        else:
-            reason = error_message or next((t for t in reversed(tail) if t.strip()), "") or f"exit status {code}"
-            self._finish(job_id, "failed", error=reason)
-
-    def _watch(self, job_id: str, proc: subprocess.Popen, cancel: threading.Event) -> None:
-        """Turn Cancel into SIGTERM (then SIGKILL after the grace period); reap leftovers once the child exits."""
-        while proc.poll() is None:
-            if cancel.wait(timeout=0.5):
-                self._set_message(job_id, "Stopping: the job is saving its work")
-                self._stop_process(proc)
-                break
-        # Workers the child left behind (accelerate's, say) would hold the output pipe open forever.
-        self._signal_group(proc, signal.SIGKILL)
-
-    def _stop_process(self, proc: subprocess.Popen) -> None:
-        self._signal_group(proc, signal.SIGTERM)
-        try:
-            proc.wait(timeout=self.cancel_grace_s)
-        except subprocess.TimeoutExpired:
-            logger.warning("Process %d ignored SIGTERM for %.0f s: killing it", proc.pid, self.cancel_grace_s)
-            self._signal_group(proc, signal.SIGKILL)
-            proc.wait()
-
-    @staticmethod
-    def _signal_group(proc: subprocess.Popen, sig: int) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, sig)
-
     # ---- reports from the work ---------------------------------------------------------------------------------
-
-    def _on_child_event(self, job_id: str, event: dict) -> None:
-        """Apply one event from a child; a malformed one becomes a log line, never a supervisor crash."""
-        kind = event["type"]
-        try:
-            if kind == "progress":
-                self._on_progress(job_id, float(event.get("fraction") or 0.0), event.get("message"))
-            elif kind == "log":
-                self._on_log(job_id, str(event.get("line", "")))
-            elif kind == "metrics" and isinstance(event.get("values"), dict):
-                step = event.get("step")
-                self._on_metrics(job_id, event["values"], step if isinstance(step, int) else None)
-            elif kind == "artifact":
-                self._on_artifact(job_id, {k: v for k, v in event.items() if k != "type"})
-            elif kind == "result" and isinstance(event.get("values"), dict):
-                self.store.update(job_id, result=redact(event["values"]))
-            else:
-                self._on_log(job_id, f"(ignored event) {json.dumps(event)[:500]}")
-        except (TypeError, ValueError) as err:
-            self._on_log(job_id, f"(ignored malformed {kind} event: {err})")
 
     def _on_progress(self, job_id: str, fraction: float, message: str | None) -> None:
         fields: dict[str, Any] = {"progress": max(0.0, min(1.0, float(fraction)))}
@@ -495,13 +358,6 @@ class JobManager:
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
 
-    def _stop_children(self) -> None:
-        with self._lock:
-            procs = list(self._procs.values())
-        for proc in procs:
-            if proc.poll() is None:
-                self._signal_group(proc, signal.SIGTERM)
-
     def _recover(self) -> list[str]:
         """Mark jobs whose manager is gone as interrupted, and stop their orphaned child processes."""
         recovered = []
@@ -523,37 +379,3 @@ class JobManager:
         if recovered:
             logger.warning("Marked %d job(s) interrupted after a restart: %s", len(recovered), ", ".join(recovered))
         return recovered
-
-
-def _child_environment(job_id: str, workdir: Path, extra: dict[str, str]) -> dict[str, str]:
-    """The child's environment: the app's, offline when the app is, and on a Space without the Space's own token
-    (a visitor's job runs with the visitor's token, passed in `extra`, or none)."""
-    from services.config import get_settings
-
-    settings = get_settings()
-    env = dict(os.environ)
-    if settings.on_space:
-        for name in _HUB_TOKEN_VARS:
-            env.pop(name, None)
-    if settings.offline:
-        env["HF_HUB_OFFLINE"] = "1"
-    env.update(extra)
-    env.update({"PYTHONUNBUFFERED": "1", "PLAYGROUND_JOB_ID": job_id, "PLAYGROUND_JOB_DIR": str(workdir)})
-    return env
-
-
-def launcher_command(module: str, args: list[str]) -> list[str]:
-    """``python -m MODULE ARGS``, under ``accelerate launch`` when more than one GPU is present."""
-    gpus = _gpu_count()
-    if gpus > 1:
-        return [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(gpus), "-m", module, *args]
-    return [sys.executable, "-m", module, *args]
-
-
-def _gpu_count() -> int:
-    try:
-        from services.system import device_info
-
-        return device_info().gpu_count
-    except Exception:
-        return 0

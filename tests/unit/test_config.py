@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from services import config, jobs
+from services import config, jobs, jobs_child
 from services.owners import owner_dir, owner_key, safe_name
 
 
@@ -56,7 +56,7 @@ def test_owner_keys_are_stable_and_safe(tmp_path):
 
 @pytest.mark.parametrize(("gpus", "accelerate"), [(0, False), (1, False), (4, True)])
 def test_child_jobs_use_accelerate_only_with_several_gpus(monkeypatch, gpus, accelerate):
-    monkeypatch.setattr(jobs, "_gpu_count", lambda: gpus)
+    monkeypatch.setattr(jobs_child, "_gpu_count", lambda: gpus)
     command = jobs.launcher_command("services", ["train", "job.yaml"])
     assert command[-3:] == ["services", "train", "job.yaml"]
     assert ("accelerate.commands.launch" in command) == accelerate
