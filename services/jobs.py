@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from services.errors import JobNotFound, PlaygroundError
-from services.jobs_child import ChildProcessJobs, _identity_alive, _process_identity, launcher_command
+from services.jobs_child import ChildProcessJobs, identity_alive, launcher_command, process_identity
 from services.jobstore import JobRecord, JobStore
 from services.redact import mask, redact
 
@@ -119,7 +119,7 @@ class JobManager(ChildProcessJobs):
         self.jobs_dir = Path(jobs_dir)
         self.jobs_dir.mkdir(parents=True, exist_ok=True)
         self.cancel_grace_s = cancel_grace_s
-        self.identity = _process_identity(os.getpid()) or f"{os.getpid()}:0"
+        self.identity = process_identity(os.getpid()) or f"{os.getpid()}:0"
         self._gpu = _GpuSlots(gpu_slots)
         self._lock = threading.Lock()
         self._threads: dict[str, threading.Thread] = {}
@@ -362,9 +362,9 @@ class JobManager(ChildProcessJobs):
         """Mark jobs whose manager is gone as interrupted, and stop their orphaned child processes."""
         recovered = []
         for record in self.store.active():
-            if record.manager == self.identity or _identity_alive(record.manager):
+            if record.manager == self.identity or identity_alive(record.manager):
                 continue
-            if _identity_alive(record.child):
+            if identity_alive(record.child):
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(int(record.child.split(":")[0]), signal.SIGTERM)  # type: ignore[union-attr]
             self.store.update(

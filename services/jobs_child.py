@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-def _process_identity(pid: int) -> str | None:
+def process_identity(pid: int) -> str | None:
     """pid plus start time, so a recycled pid is never mistaken for the process we started."""
     try:
         import psutil
@@ -39,11 +39,11 @@ def _process_identity(pid: int) -> str | None:
         return None
 
 
-def _identity_alive(identity: str | None) -> bool:
+def identity_alive(identity: str | None) -> bool:
     if not identity:
         return False
     pid = int(identity.split(":")[0])
-    return _process_identity(pid) == identity
+    return process_identity(pid) == identity
 
 
 class ChildProcessJobs:
@@ -75,7 +75,7 @@ class ChildProcessJobs:
         error_message = None
         tail: list[str] = []
         try:
-            self.store.update(job_id, child=_process_identity(proc.pid))
+            self.store.update(job_id, child=process_identity(proc.pid))
             with open(log_path, "a", encoding="utf-8") as log_file:
                 assert proc.stdout is not None
                 for raw in proc.stdout:
