@@ -95,7 +95,12 @@ def load_for(task: str, model: str, **options: Any) -> loading.LoadedModel:
         # Only a model without any task head is an embedding model; a GPT-2 or a translator is not.
         if tasks and "sentence-similarity" not in tasks:
             raise
-        return loading.load(model, "sentence-similarity", **options)
+        from services.pipelines.embeddings import is_embedding_model
+
+        loaded = loading.load(model, "sentence-similarity", **options)
+        if not is_embedding_model(loaded):
+            raise
+        return loaded
 
 
 def run_loaded(loaded: loading.LoadedModel, task: str, inputs: Any, **params: Any) -> Any:
