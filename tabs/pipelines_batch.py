@@ -90,8 +90,7 @@ def _wire(panel: BatchPanel, form: Form, manager: JobManager) -> None:
         if not column:
             raise gr.Error("Please choose the column that holds the text.")
         task = values["task"]
-        values.setdefault("text", "")
-        _, params = collect(task, {**values, "text": values["text"] or "x"})
+        _, params = collect(task, values)  # the settings of the form above; its text box is not used
         job_id = batch.start_batch(
             manager,
             owner_of(request, profile),

@@ -23,21 +23,6 @@ from services.models import canonical_task, describe_tasks
 
 logger = logging.getLogger(__name__)
 
-# The task names of transformers 4.x (and this playground's sentence-similarity), for the CLI and the API.
-TASK_NAMES = (
-    "text-classification",
-    "sentiment-analysis",
-    "token-classification",
-    "ner",
-    "question-answering",
-    "summarization",
-    "translation",
-    "text-generation",
-    "zero-shot-classification",
-    "fill-mask",
-    "feature-extraction",
-    "sentence-similarity",
-)
 _TRANSLATION_TASK = re.compile(r"^translation_([a-z]{2,3})_to_([a-z]{2,3})$")
 _STILL_IN_V5 = {"text-classification", "token-classification", "fill-mask", "feature-extraction", "text-generation"}
 MAX_INPUT_CHARS = 2_000_000  # about 2 MB: longer inputs are refused, shorter ones truncated or windowed
@@ -209,14 +194,18 @@ def input_notice(task: str, model: str, inputs: Any, owner: str | None = None) -
     task = canonical_task(task)
     if task in ("sentence-similarity", "zero-shot-classification") or not isinstance(inputs, str | dict):
         return None
-    load_task = "text-generation" if task in ("summarization", "translation") else task
-    loaded = loading.load(model, load_task, owner=owner)
+    from services.pipelines.chat import PROMPT_CAP_TOKENS
+
+    loaded = load_for(task, model, owner=owner)
     limit = loading.token_limit(loaded.model.config, loaded.tokenizer)
+    text = inputs if task != "question-answering" else inputs.get("context", "")
+    texts = [text] if isinstance(text, str) else [str(v) for v in text.values() if isinstance(v, str)]
+    if all(len(t) <= min(limit, PROMPT_CAP_TOKENS) for t in texts):
+        return None  # a token covers at least one character: a short text cannot be too long (no tokenizing)
     with loaded.busy:
-        count = longest_tokens(loaded, inputs if task != "question-answering" else inputs.get("context", ""))
+        count = longest_tokens(loaded, text)
     if count <= limit:
         return None
-    from services.pipelines.chat import PROMPT_CAP_TOKENS
 
     how = {
         "token-classification": "it was read in overlapping windows"
