@@ -78,11 +78,9 @@ def _json_or_text(value: str):
 
 
 def cmd_run(args: argparse.Namespace) -> None:
-    from services.pipelines import run
+    from services.pipelines import parse_inputs, run
 
-    inputs = args.input
-    if inputs.lstrip().startswith(("{", "[")):
-        inputs = _json_or_text(inputs)
+    inputs = parse_inputs(args.input)
     params = {}
     for item in args.param:
         key, sep, value = item.partition("=")

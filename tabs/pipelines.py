@@ -188,12 +188,7 @@ def api(run_fn: Callable = pl.run) -> None:
         task: str, model: str, inputs: str, params: str | None, request: gr.Request, profile: gr.OAuthProfile | None
     ) -> Any:
         """Run TASK with MODEL. `inputs`: text, or JSON ({"question","context"} for QA); `params`: a JSON object."""
-        parsed: Any = inputs
-        if isinstance(inputs, str) and inputs.lstrip().startswith(("{", "[")):
-            try:
-                parsed = json.loads(inputs)
-            except ValueError:
-                parsed = inputs
+        parsed = pl.parse_inputs(inputs) if isinstance(inputs, str) else inputs
         return run_fn(task, model, parsed, owner=owner_of(request, profile), **_settings(params))
 
     @friendly

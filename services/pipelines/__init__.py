@@ -12,6 +12,7 @@ MiniLM) also do sentence similarity and an embedding-based zero-shot classificat
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Iterator
@@ -49,6 +50,16 @@ def run(
     _check_inputs(canonical, inputs)
     loaded = load_for(canonical, model, owner=owner, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
     return plain(run_loaded(loaded, canonical, inputs, **params))
+
+
+def parse_inputs(text: str) -> Any:
+    """Inputs as the CLI and the API take them: a JSON object or list when the text is one, else the text."""
+    if text.lstrip().startswith(("{", "[")):
+        try:
+            return json.loads(text)
+        except ValueError:
+            pass
+    return text
 
 
 def plain(value: Any) -> Any:
