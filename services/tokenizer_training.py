@@ -1,0 +1,478 @@
+"""Training tokenizers from scratch with the `tokenizers` library: BPE, WordPiece or Unigram.
+
+A `TokenizerTrainConfig` (YAML in, YAML out) says what to train on and how; `train()` reads and checks the corpus
+(empty, binary and too-small corpora are explained), trains, and saves a folder that `AutoTokenizer` loads, under
+the owner's ``PLAYGROUND_HOME/tokenizers``. In the app it runs as a child-process job
+(``python -m services train-tokenizer CONFIG.yaml``) so a big corpus never slows the UI and Cancel always works.
+
+`ensure_demo_unigram()` trains the packaged ``unigram-demo`` tokenizer on the bundled corpus at first use.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from services.config import get_settings
+from services.errors import PlaygroundError
+from services.owners import safe_name
+
+logger = logging.getLogger(__name__)
+
+CORPUS_DIR = Path(__file__).resolve().parent.parent / "assets" / "corpus"
+MODELS = ("bpe", "wordpiece", "unigram")
+NORMALIZATIONS = ("none", "nfc", "nfkc", "lowercase", "bert")
+PRE_TOKENIZERS = ("byte-level", "whitespace", "metaspace", "bert")
+TEXT_SUFFIXES = (".txt", ".md", ".text")
+TABLE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".parquet")
+DEFAULT_SPECIALS = {
+    "bpe": ["<|endoftext|>", "<pad>"],
+    "wordpiece": ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"],
+    "unigram": ["<pad>", "<unk>", "<s>", "</s>"],
+}
+_BATCH_LINES = 1000
+
+Progress = Callable[[float, str], None]
+
+
+class CorpusError(PlaygroundError):
+    """The training text cannot be used (empty, binary, unreadable, too small)."""
+
+
+@dataclass
+class TokenizerTrainConfig:
+    name: str = field(metadata={"help": "name of the new tokenizer; it becomes tokenizer:<name>"})
+    model: str = field(default="bpe", metadata={"help": "bpe | wordpiece | unigram"})
+    vocab_size: int = field(default=8000, metadata={"help": "how many tokens the vocabulary should hold"})
+    min_frequency: int = field(default=2, metadata={"help": "a merge or piece must occur this often (BPE/WordPiece)"})
+    special_tokens: list[str] = field(default_factory=list, metadata={"help": "added first; default per model"})
+    normalization: str = field(default="nfc", metadata={"help": "none | nfc | nfkc | lowercase | bert"})
+    pre_tokenizer: str = field(default="byte-level", metadata={"help": "byte-level | whitespace | metaspace | bert"})
+    byte_fallback: bool = field(default=False, metadata={"help": "unknown characters become <0xNN> byte tokens"})
+    corpus: str = field(default="bundled", metadata={"help": "bundled | files | dataset"})
+    files: list[str] = field(default_factory=list, metadata={"help": "text, CSV/TSV, JSON(L) or Parquet files"})
+    text_column: str = field(default="text", metadata={"help": "the column to read from tables and datasets"})
+    dataset: str = field(default="", metadata={"help": "a Hub dataset id (online only)"})
+    dataset_split: str = field(default="train", metadata={"help": "the split of the Hub dataset"})
+
+    def __post_init__(self) -> None:
+        self.name = (self.name or "").strip()
+        if not self.name or safe_name(self.name) != self.name:
+            raise ValueError(
+                f"'{self.name}' cannot be a tokenizer name: use letters, digits, '.', '-' or '_' (no spaces)."
+            )
+        self.model = self.model.lower()
+        if self.model not in MODELS:
+            raise ValueError(f"The tokenizer model must be one of {', '.join(MODELS)}, not '{self.model}'.")
+        if self.normalization not in NORMALIZATIONS:
+            raise ValueError(f"Normalisation must be one of {', '.join(NORMALIZATIONS)}.")
+        if self.pre_tokenizer not in PRE_TOKENIZERS:
+            raise ValueError(f"The pre-tokenizer must be one of {', '.join(PRE_TOKENIZERS)}.")
+        if not 50 <= int(self.vocab_size) <= 500_000:
+            raise ValueError("The vocabulary size must be between 50 and 500,000.")
+        self.vocab_size = int(self.vocab_size)
+        self.min_frequency = max(1, int(self.min_frequency))
+        self.special_tokens = [t.strip() for t in self.special_tokens if t and t.strip()] or list(
+            DEFAULT_SPECIALS[self.model]
+        )
+        if len(set(self.special_tokens)) != len(self.special_tokens):
+            raise ValueError("A special token is listed twice.")
+        if self.corpus not in ("bundled", "files", "dataset"):
+            raise ValueError("The corpus must be 'bundled', 'files' or 'dataset'.")
+        if self.corpus == "files" and not self.files:
+            raise ValueError("Add at least one text file to train on.")
+        if self.corpus == "dataset" and not self.dataset.strip():
+            raise ValueError("Type the Hub dataset id to train on.")
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TokenizerTrainConfig:
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"Unknown setting(s) in the tokenizer config: {', '.join(unknown)}.")
+        return cls(**data)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def unk_token(self) -> str | None:
+        for candidate in ("[UNK]", "<unk>"):
+            if candidate in self.special_tokens:
+                return candidate
+        return None
+
+
+# ---- reading the corpus ------------------------------------------------------------------------------------
+
+
+@dataclass
+class CorpusStats:
+    files: int = 0
+    lines: int = 0
+    characters: int = 0
+    bytes: int = 0
+    text_lines: int = 0  # lines with something besides whitespace
+
+
+def _check_text_file(path: Path) -> None:
+    head = path.open("rb").read(65536)
+    if b"\x00" in head:
+        raise CorpusError(f"'{path.name}' is not a text file: it holds binary data.")
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as err:
+        if err.start < len(head) - 4:  # a character cut at the 64 KB edge is fine
+            raise CorpusError(f"'{path.name}' is not UTF-8 text (maybe a binary file renamed to .txt).") from err
+
+
+def _text_lines(path: Path) -> Iterator[str]:
+    _check_text_file(path)
+    try:
+        with path.open(encoding="utf-8") as handle:
+            yield from handle
+    except UnicodeDecodeError as err:
+        raise CorpusError(f"'{path.name}' is not UTF-8 text past its beginning.") from err
+
+
+def _table_lines(path: Path, column: str) -> Iterator[str]:
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".tsv"):
+        _check_text_file(path)
+        with path.open(encoding="utf-8", newline="") as handle:
+            reader = csv.DictReader(handle, delimiter="\t" if suffix == ".tsv" else ",")
+            if column not in (reader.fieldnames or []):
+                raise CorpusError(
+                    f"'{path.name}' has no column '{column}'. Its columns: {', '.join(reader.fieldnames or [])}."
+                )
+            for row in reader:
+                yield str(row.get(column) or "")
+        return
+    if suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            table = pq.read_table(path)
+        except Exception as err:
+            raise CorpusError(f"'{path.name}' is not a readable Parquet file.") from err
+        if column not in table.column_names:
+            raise CorpusError(f"'{path.name}' has no column '{column}'. Its columns: {', '.join(table.column_names)}.")
+        for value in table.column(column).to_pylist():
+            yield "" if value is None else str(value)
+        return
+    _check_text_file(path)
+    with path.open(encoding="utf-8") as handle:
+        rows: list = []
+        if suffix == ".json":
+            try:
+                data = json.load(handle)
+            except ValueError as err:
+                raise CorpusError(f"'{path.name}' is not valid JSON.") from err
+            rows = data if isinstance(data, list) else data.get("data", []) if isinstance(data, dict) else []
+        else:
+            for number, line in enumerate(handle, 1):
+                if line.strip():
+                    try:
+                        rows.append(json.loads(line))
+                    except ValueError as err:
+                        raise CorpusError(f"Line {number} of '{path.name}' is not valid JSON.") from err
+    if rows and not any(isinstance(r, dict) and column in r for r in rows[:100]):
+        raise CorpusError(f"The records in '{path.name}' have no field '{column}'.")
+    for row in rows:
+        if isinstance(row, dict) and row.get(column) is not None:
+            yield str(row[column])
+
+
+def _dataset_lines(dataset: str, split: str, column: str) -> Iterator[str]:
+    if get_settings().offline:
+        raise CorpusError("Hub datasets need the Hub, and the playground is offline. Upload text files instead.")
+    import datasets
+
+    try:
+        stream = datasets.load_dataset(dataset, split=split, streaming=True, token=False)
+        for row in stream:
+            if column not in row:
+                raise CorpusError(f"The dataset '{dataset}' has no column '{column}'. Its columns: {', '.join(row)}.")
+            yield str(row[column] or "")
+    except CorpusError:
+        raise
+    except Exception as err:
+        raise CorpusError(
+            f"The dataset '{dataset}' (split '{split}') could not be read: {type(err).__name__}."
+        ) from err
+
+
+def corpus_files(config: TokenizerTrainConfig) -> list[Path]:
+    if config.corpus == "bundled":
+        files = sorted(CORPUS_DIR.glob("*.txt"))
+        if not files:
+            raise CorpusError("The bundled corpus is missing from assets/corpus.")
+        return files
+    paths = [Path(f) for f in config.files]
+    for path in paths:
+        if not path.is_file():
+            raise CorpusError(f"The file '{path.name}' is not there any more. Upload it again.")
+        if path.suffix.lower() not in TEXT_SUFFIXES + TABLE_SUFFIXES:
+            raise CorpusError(
+                f"'{path.name}' is not a file type the trainer reads: use .txt, .md, .csv, .tsv, .json, .jsonl "
+                "or .parquet."
+            )
+    return paths
+
+
+def iter_corpus(
+    config: TokenizerTrainConfig, stats: CorpusStats, progress: Progress | None = None
+) -> Iterator[list[str]]:
+    """Batches of lines from the corpus, counting as it goes; progress runs from 0 to 0.5 while reading."""
+    progress = progress or (lambda f, m: None)
+    if config.corpus == "dataset":
+        sources = [(config.dataset, _dataset_lines(config.dataset, config.dataset_split, config.text_column))]
+        total = 0
+    else:
+        files = corpus_files(config)
+        sources = [
+            (p.name, _text_lines(p) if p.suffix.lower() in TEXT_SUFFIXES else _table_lines(p, config.text_column))
+            for p in files
+        ]
+        total = sum(p.stat().st_size for p in files) or 1
+    for name, lines in sources:
+        stats.files += 1
+        batch: list[str] = []
+        for line in lines:
+            stats.lines += 1
+            stats.characters += len(line)
+            stats.bytes += len(line.encode("utf-8"))
+            if not line.isspace() and line:
+                stats.text_lines += 1
+            batch.append(line)
+            if len(batch) >= _BATCH_LINES:
+                yield batch
+                batch = []
+                if total > 1:
+                    progress(min(0.5, 0.5 * stats.bytes / total), f"Reading {name}")
+                else:
+                    progress(0.25, f"Reading {name}: {stats.lines:,} rows")
+        if batch:
+            yield batch
+
+
+# ---- building and training -----------------------------------------------------------------------------------
+
+
+def build_tokenizer(config: TokenizerTrainConfig):
+    """An untrained `tokenizers.Tokenizer` and its trainer, as the config says."""
+    from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers, trainers
+    from tokenizers import models as tk_models
+
+    unk = config.unk_token
+    byte_level = config.pre_tokenizer == "byte-level"
+    # Without byte-level or metaspace markers, BPE marks word ends ("</w>") so that decoding can restore spaces.
+    word_suffix = "</w>" if config.pre_tokenizer in ("whitespace", "bert") else None
+    if config.model == "bpe":
+        model = tk_models.BPE(
+            unk_token=None if byte_level else unk, byte_fallback=config.byte_fallback, end_of_word_suffix=word_suffix
+        )
+        trainer = trainers.BpeTrainer
+    elif config.model == "wordpiece":
+        model = tk_models.WordPiece(unk_token=unk or "[UNK]")
+        trainer = trainers.WordPieceTrainer
+    else:
+        model = tk_models.Unigram(byte_fallback=config.byte_fallback)
+        trainer = trainers.UnigramTrainer
+    tokenizer = Tokenizer(model)
+    tokenizer.normalizer = {
+        "none": None,
+        "nfc": normalizers.NFC(),
+        "nfkc": normalizers.NFKC(),
+        "lowercase": normalizers.Sequence([normalizers.NFC(), normalizers.Lowercase()]),
+        "bert": normalizers.BertNormalizer(lowercase=True, strip_accents=True, clean_text=True),
+    }[config.normalization]
+    tokenizer.pre_tokenizer = {
+        "byte-level": pre_tokenizers.ByteLevel(add_prefix_space=False),
+        "whitespace": pre_tokenizers.Whitespace(),
+        "metaspace": pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always"),
+        "bert": pre_tokenizers.BertPreTokenizer(),
+    }[config.pre_tokenizer]
+    if byte_level:
+        tokenizer.decoder = decoders.ByteLevel()
+    elif config.pre_tokenizer == "metaspace":
+        tokenizer.decoder = decoders.Metaspace(replacement="\u2581", prepend_scheme="always")
+    elif config.model == "wordpiece":
+        tokenizer.decoder = decoders.WordPiece()
+    elif config.model == "bpe":
+        tokenizer.decoder = decoders.BPEDecoder(suffix="</w>")
+    if config.byte_fallback and config.pre_tokenizer == "metaspace":
+        tokenizer.decoder = decoders.Sequence([decoders.ByteFallback(), tokenizer.decoder])
+    # Byte fallback needs the 256 <0xNN> pieces in the vocabulary; `_add_byte_pieces` adds them after training.
+    fallback = config.byte_fallback and not byte_level
+    options: dict = {
+        "vocab_size": max(50, config.vocab_size - 256) if fallback else config.vocab_size,
+        "special_tokens": config.special_tokens,
+        "show_progress": False,
+    }
+    if config.model == "unigram":
+        options["unk_token"] = unk
+        if byte_level:
+            options["initial_alphabet"] = pre_tokenizers.ByteLevel.alphabet()
+    else:
+        options["min_frequency"] = config.min_frequency
+        if word_suffix and config.model == "bpe":
+            options["end_of_word_suffix"] = word_suffix
+        if byte_level:
+            options["initial_alphabet"] = pre_tokenizers.ByteLevel.alphabet()
+    return tokenizer, trainer(**options)
+
+
+def _add_byte_pieces(tokenizer, config: TokenizerTrainConfig):
+    """Add the <0x00>..<0xFF> pieces that byte fallback turns unknown characters into (as SentencePiece does)."""
+    from tokenizers import Tokenizer
+
+    if not config.byte_fallback or config.pre_tokenizer == "byte-level" or config.model == "wordpiece":
+        return tokenizer
+    spec = json.loads(tokenizer.to_str())
+    model = spec["model"]
+    pieces = [f"<0x{b:02X}>" for b in range(256)]
+    if config.model == "unigram":
+        have = {p for p, _ in model["vocab"]}
+        low = min((score for _, score in model["vocab"]), default=0.0) - 1.0
+        model["vocab"] += [[p, low] for p in pieces if p not in have]
+    else:
+        vocab = model["vocab"]
+        for p in pieces:
+            vocab.setdefault(p, len(vocab))
+    model["byte_fallback"] = True
+    return Tokenizer.from_str(json.dumps(spec))
+
+
+def _add_post_processor(tokenizer, config: TokenizerTrainConfig) -> None:
+    """BERT-style [CLS] ... [SEP] or sentence-end </s> when those special tokens exist."""
+    from tokenizers import processors
+
+    def ids(*tokens: str) -> list[tuple[str, int]] | None:
+        found = [(t, tokenizer.token_to_id(t)) for t in tokens]
+        return found if all(i is not None for _, i in found) else None
+
+    if pair := ids("[CLS]", "[SEP]"):
+        tokenizer.post_processor = processors.TemplateProcessing(
+            single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=pair
+        )
+    elif end := ids("</s>"):
+        tokenizer.post_processor = processors.TemplateProcessing(
+            single="$A </s>", pair="$A </s> $B:1 </s>:1", special_tokens=end
+        )
+
+
+def _wrap(tokenizer, config: TokenizerTrainConfig):
+    """A transformers fast tokenizer around the trained one, with its special tokens named."""
+    from transformers import PreTrainedTokenizerFast
+
+    specials = set(config.special_tokens)
+    roles = {
+        "unk_token": ("[UNK]", "<unk>"),
+        "pad_token": ("[PAD]", "<pad>"),
+        "cls_token": ("[CLS]",),
+        "sep_token": ("[SEP]",),
+        "mask_token": ("[MASK]", "<mask>"),
+        "bos_token": ("<s>", "<|endoftext|>"),
+        "eos_token": ("</s>", "<|endoftext|>"),
+    }
+    kwargs = {}
+    for role, candidates in roles.items():
+        for token in candidates:
+            if token in specials:
+                kwargs[role] = token
+                break
+    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, **kwargs)
+
+
+def train(
+    config: TokenizerTrainConfig, dest: Path, progress: Progress | None = None, cancelled: Callable[[], bool] = bool
+) -> dict:
+    """Train as the config says and save to `dest` (written whole or not at all). Returns a summary."""
+    progress = progress or (lambda f, m: None)
+    if dest.exists():
+        raise PlaygroundError(f"You already have a tokenizer called '{config.name}'. Pick another name.")
+    started = time.monotonic()
+    tokenizer, trainer = build_tokenizer(config)
+    stats = CorpusStats()
+
+    def batches() -> Iterator[list[str]]:
+        for batch in iter_corpus(config, stats, progress):
+            if cancelled():
+                raise PlaygroundError("Training was cancelled.")
+            yield batch
+
+    progress(0.0, "Reading the corpus")
+    try:
+        tokenizer.train_from_iterator(batches(), trainer=trainer)
+    except PlaygroundError:
+        raise
+    except Exception as err:
+        if stats.text_lines:
+            logger.warning("Tokenizer training failed: %s: %s", type(err).__name__, err)
+            raise CorpusError(
+                f"Training failed on this corpus ({stats.characters:,} characters): it is probably too small for "
+                f"a vocabulary of {config.vocab_size:,}. Use more text or a smaller vocabulary."
+            ) from err
+    if not stats.text_lines:
+        raise CorpusError("The training text is empty: there is nothing to learn a vocabulary from.")
+    progress(0.9, "Saving the tokenizer")
+    tokenizer = _add_byte_pieces(tokenizer, config)
+    _add_post_processor(tokenizer, config)
+    vocab = tokenizer.get_vocab_size(with_added_tokens=True)
+    summary = {
+        "id": f"tokenizer:{config.name}",
+        "name": config.name,
+        "kind": {"bpe": "BPE", "wordpiece": "WordPiece", "unigram": "Unigram"}[config.model],
+        "vocab_size": vocab,
+        "requested_vocab_size": config.vocab_size,
+        "corpus": asdict(stats),
+        "seconds": round(time.monotonic() - started, 2),
+        "trained_at": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "config": config.to_dict(),
+    }
+    if vocab < config.vocab_size * 0.9:
+        summary["note"] = (
+            f"The corpus ({stats.characters:,} characters) only had enough material for {vocab:,} tokens of the "
+            f"{config.vocab_size:,} you asked for; give it more text for a bigger vocabulary."
+        )
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    if tmp.exists():
+        import shutil
+
+        shutil.rmtree(tmp)
+    _wrap(tokenizer, config).save_pretrained(str(tmp))
+    (tmp / "playground-tokenizer.json").write_text(json.dumps(summary, indent=2))
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp.rename(dest)
+    progress(1.0, f"Trained {summary['kind']} with {vocab:,} tokens")
+    return summary
+
+
+def ensure_demo_unigram() -> Path:
+    """The packaged Unigram demo tokenizer, trained on the bundled corpus the first time it is asked for."""
+    from services.packs import _file_lock
+
+    dest = get_settings().packs_dir / "unigram-demo"
+    if (dest / "playground-tokenizer.json").exists():
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with _file_lock(dest.parent / ".unigram-demo.lock"):
+        if not (dest / "playground-tokenizer.json").exists():
+            config = TokenizerTrainConfig(
+                name="unigram-demo",
+                model="unigram",
+                vocab_size=4000,
+                normalization="nfkc",
+                pre_tokenizer="metaspace",
+                byte_fallback=True,
+                special_tokens=["<pad>", "</s>", "<unk>"],
+            )
+            logger.info("Training the demo Unigram tokenizer on the bundled corpus")
+            train(config, dest)
+    return dest
