@@ -20,6 +20,7 @@ from tabs import header
 from tabs import jobs as jobs_tab
 from tabs import models as models_tab
 from tabs import pipelines as pipelines_tab
+from tabs import tokenizers as tokenizers_tab
 from tabs.session import OwnerCookieMiddleware
 
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -34,6 +35,8 @@ def build_app(manager: JobManager | None = None) -> gr.Blocks:
         with gr.Tabs() as tabs:
             with gr.Tab("Pipelines", id="pipelines"):
                 pipelines = pipelines_tab.build(manager)
+            with gr.Tab("Tokenizers", id="tokenizers"):
+                tokenizers = tokenizers_tab.build(manager)
             with gr.Tab("Models", id="models"):
                 models = models_tab.build(manager)
             with gr.Tab("Jobs", id="jobs"):
@@ -43,6 +46,9 @@ def build_app(manager: JobManager | None = None) -> gr.Blocks:
         demo.load(
             pipelines.on_task, [pipelines.form.task, pipelines.form.text], pipelines.task_outputs,
             api_visibility="private",
+        )  # fmt: skip
+        demo.load(
+            tokenizers.on_load, tokenizers.load_inputs, tokenizers.load_outputs, api_visibility="private",
         )  # fmt: skip
         demo.load(models.listing, [models.task, models.show_all], models.table, api_visibility="private")
         demo.load(jobs.view, [jobs.selected], jobs.outputs, api_visibility="private")
@@ -68,6 +74,12 @@ def main() -> None:
     manager = JobManager.from_settings()
     # Pay the ML imports (~5 s) before serving rather than in the first visitor's first request.
     import transformers.pipelines  # noqa: F401
+
+    # Ready the packaged tokenizers once per storage folder (SmolLM2's from its GGUF, the demo Unigram from the
+    # bundled corpus: ~15 s the first time, nothing afterwards), so the Tokenizers tab opens at once.
+    from services.tokenizers import warm_up
+
+    warm_up()
 
     demo = build_app(manager)
     demo.queue(default_concurrency_limit=8)

@@ -7,6 +7,13 @@
                                                  run a task; prints the transformers 4.x pipeline output
     python -m services jobs [--owner O]          your jobs as JSON
     python -m services job ID [--owner O]        one job with its last log lines
+    python -m services tokenizers                the tokenizers you can pick, as JSON
+    python -m services tokenize --tokenizer T --text TEXT [--no-special-tokens]
+                                                 one {id, token, start, end, special} per token, as JSON
+    python -m services decode --tokenizer T --ids "101, 7592, 102" [--skip-special-tokens]
+    python -m services train-tokenizer CONFIG.yaml
+                                                 train a BPE / WordPiece / Unigram tokenizer (see
+                                                 services.tokenizer_training.TokenizerTrainConfig)
 
 A user mistake prints one sentence on stderr and exits with status 2. The CLI acts as its own owner,
 ``cli:<login name>``; `--owner` picks another (for example to look at the jobs a browser session started).
@@ -108,6 +115,37 @@ def cmd_job(args: argparse.Namespace) -> None:
     _print(record)
 
 
+def cmd_tokenizers(args: argparse.Namespace) -> None:
+    from services.tokenizers import catalog
+
+    _print([e.to_dict() for e in catalog(args.owner)])
+
+
+def cmd_tokenize(args: argparse.Namespace) -> None:
+    from services.tokenizers import tokenize
+
+    _print(tokenize(args.tokenizer, args.text, add_special_tokens=not args.no_special_tokens, owner=args.owner))
+
+
+def cmd_decode(args: argparse.Namespace) -> None:
+    from services.tokenizer_tools import decode
+
+    _print(decode(args.tokenizer, args.ids, skip_special_tokens=args.skip_special_tokens, owner=args.owner))
+
+
+def cmd_train_tokenizer(args: argparse.Namespace) -> None:
+    from services.events import EventWriter, install_cancel_handler
+    from services.tokenizer_training import load_config, train
+    from services.tokenizers import tokenizers_root
+
+    events = EventWriter()
+    cancel = install_cancel_handler()
+    config = load_config(args.config)
+    summary = train(config, tokenizers_root(args.owner) / config.name, events.progress, cancelled=cancel.is_set)
+    events.result(summary)
+    _print(summary)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m services", description="HF Playground from the command line.")
     parser.add_argument("--verbose", "-v", action="store_true", help="log what happens on stderr")
@@ -135,6 +173,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("job", cmd_job, "Show one job with its last log lines.")
     p.add_argument("id")
     p.add_argument("--tail", type=int, default=50, help="how many log lines to show")
+    add("tokenizers", cmd_tokenizers, "List the tokenizers you can pick, as JSON.")
+    p = add("tokenize", cmd_tokenize, "Tokenize a text; prints one {id, token, start, end, special} per token.")
+    p.add_argument("--tokenizer", required=True, help="catalog id, tokenizer:<name>, trained:<name>, Hub id or folder")
+    p.add_argument("--text", required=True, help="the text to tokenize")
+    p.add_argument("--no-special-tokens", action="store_true", help="do not add [CLS], </s> and the like")
+    p = add("decode", cmd_decode, "Turn token ids back into text.")
+    p.add_argument("--tokenizer", required=True)
+    p.add_argument("--ids", required=True, help="ids such as '101, 7592, 102' or a JSON list")
+    p.add_argument("--skip-special-tokens", action="store_true")
+    p = add("train-tokenizer", cmd_train_tokenizer, "Train a tokenizer from a YAML config; prints a summary.")
+    p.add_argument("config", help="YAML with name, model (bpe|wordpiece|unigram), vocab_size, corpus, ...")
     return parser
 
 

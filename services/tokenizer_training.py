@@ -10,7 +10,6 @@ the owner's ``PLAYGROUND_HOME/tokenizers``. In the app it runs as a child-proces
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import time
@@ -21,27 +20,31 @@ from pathlib import Path
 from services.config import get_settings
 from services.errors import PlaygroundError
 from services.owners import safe_name
+from services.tokenizer_corpus import (  # noqa: F401  (re-exported for the tab and tests)
+    CORPUS_DIR,
+    TABLE_SUFFIXES,
+    TEXT_SUFFIXES,
+    CorpusError,
+    CorpusStats,
+    _check_text_file,
+    corpus_files,
+    iter_corpus,
+)
 
 logger = logging.getLogger(__name__)
 
-CORPUS_DIR = Path(__file__).resolve().parent.parent / "assets" / "corpus"
 MODELS = ("bpe", "wordpiece", "unigram")
 NORMALIZATIONS = ("none", "nfc", "nfkc", "lowercase", "bert")
 PRE_TOKENIZERS = ("byte-level", "whitespace", "metaspace", "bert")
-TEXT_SUFFIXES = (".txt", ".md", ".text")
-TABLE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".parquet")
+# The pre-tokenizer and normalisation each model usually comes with (GPT-2, BERT, T5/SentencePiece).
+USUAL = {"bpe": ("byte-level", "nfc"), "wordpiece": ("bert", "bert"), "unigram": ("metaspace", "nfkc")}
 DEFAULT_SPECIALS = {
     "bpe": ["<|endoftext|>", "<pad>"],
     "wordpiece": ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"],
     "unigram": ["<pad>", "<unk>", "<s>", "</s>"],
 }
-_BATCH_LINES = 1000
 
 Progress = Callable[[float, str], None]
-
-
-class CorpusError(PlaygroundError):
-    """The training text cannot be used (empty, binary, unreadable, too small)."""
 
 
 @dataclass
@@ -51,8 +54,12 @@ class TokenizerTrainConfig:
     vocab_size: int = field(default=8000, metadata={"help": "how many tokens the vocabulary should hold"})
     min_frequency: int = field(default=2, metadata={"help": "a merge or piece must occur this often (BPE/WordPiece)"})
     special_tokens: list[str] = field(default_factory=list, metadata={"help": "added first; default per model"})
-    normalization: str = field(default="nfc", metadata={"help": "none | nfc | nfkc | lowercase | bert"})
-    pre_tokenizer: str = field(default="byte-level", metadata={"help": "byte-level | whitespace | metaspace | bert"})
+    normalization: str = field(
+        default="auto", metadata={"help": "none | nfc | nfkc | lowercase | bert (auto: the usual one for the model)"}
+    )
+    pre_tokenizer: str = field(
+        default="auto", metadata={"help": "byte-level | whitespace | metaspace | bert (auto: the usual one)"}
+    )
     byte_fallback: bool = field(default=False, metadata={"help": "unknown characters become <0xNN> byte tokens"})
     corpus: str = field(default="bundled", metadata={"help": "bundled | files | dataset"})
     files: list[str] = field(default_factory=list, metadata={"help": "text, CSV/TSV, JSON(L) or Parquet files"})
@@ -69,6 +76,9 @@ class TokenizerTrainConfig:
         self.model = self.model.lower()
         if self.model not in MODELS:
             raise ValueError(f"The tokenizer model must be one of {', '.join(MODELS)}, not '{self.model}'.")
+        usual_pre, usual_norm = USUAL[self.model]
+        self.normalization = usual_norm if self.normalization in ("", "auto", None) else self.normalization
+        self.pre_tokenizer = usual_pre if self.pre_tokenizer in ("", "auto", None) else self.pre_tokenizer
         if self.normalization not in NORMALIZATIONS:
             raise ValueError(f"Normalisation must be one of {', '.join(NORMALIZATIONS)}.")
         if self.pre_tokenizer not in PRE_TOKENIZERS:
@@ -108,159 +118,6 @@ class TokenizerTrainConfig:
         return None
 
 
-# ---- reading the corpus ------------------------------------------------------------------------------------
-
-
-@dataclass
-class CorpusStats:
-    files: int = 0
-    lines: int = 0
-    characters: int = 0
-    bytes: int = 0
-    text_lines: int = 0  # lines with something besides whitespace
-
-
-def _check_text_file(path: Path) -> None:
-    head = path.open("rb").read(65536)
-    if b"\x00" in head:
-        raise CorpusError(f"'{path.name}' is not a text file: it holds binary data.")
-    try:
-        head.decode("utf-8")
-    except UnicodeDecodeError as err:
-        if err.start < len(head) - 4:  # a character cut at the 64 KB edge is fine
-            raise CorpusError(f"'{path.name}' is not UTF-8 text (maybe a binary file renamed to .txt).") from err
-
-
-def _text_lines(path: Path) -> Iterator[str]:
-    _check_text_file(path)
-    try:
-        with path.open(encoding="utf-8") as handle:
-            yield from handle
-    except UnicodeDecodeError as err:
-        raise CorpusError(f"'{path.name}' is not UTF-8 text past its beginning.") from err
-
-
-def _table_lines(path: Path, column: str) -> Iterator[str]:
-    suffix = path.suffix.lower()
-    if suffix in (".csv", ".tsv"):
-        _check_text_file(path)
-        with path.open(encoding="utf-8", newline="") as handle:
-            reader = csv.DictReader(handle, delimiter="\t" if suffix == ".tsv" else ",")
-            if column not in (reader.fieldnames or []):
-                raise CorpusError(
-                    f"'{path.name}' has no column '{column}'. Its columns: {', '.join(reader.fieldnames or [])}."
-                )
-            for row in reader:
-                yield str(row.get(column) or "")
-        return
-    if suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        try:
-            table = pq.read_table(path)
-        except Exception as err:
-            raise CorpusError(f"'{path.name}' is not a readable Parquet file.") from err
-        if column not in table.column_names:
-            raise CorpusError(f"'{path.name}' has no column '{column}'. Its columns: {', '.join(table.column_names)}.")
-        for value in table.column(column).to_pylist():
-            yield "" if value is None else str(value)
-        return
-    _check_text_file(path)
-    with path.open(encoding="utf-8") as handle:
-        rows: list = []
-        if suffix == ".json":
-            try:
-                data = json.load(handle)
-            except ValueError as err:
-                raise CorpusError(f"'{path.name}' is not valid JSON.") from err
-            rows = data if isinstance(data, list) else data.get("data", []) if isinstance(data, dict) else []
-        else:
-            for number, line in enumerate(handle, 1):
-                if line.strip():
-                    try:
-                        rows.append(json.loads(line))
-                    except ValueError as err:
-                        raise CorpusError(f"Line {number} of '{path.name}' is not valid JSON.") from err
-    if rows and not any(isinstance(r, dict) and column in r for r in rows[:100]):
-        raise CorpusError(f"The records in '{path.name}' have no field '{column}'.")
-    for row in rows:
-        if isinstance(row, dict) and row.get(column) is not None:
-            yield str(row[column])
-
-
-def _dataset_lines(dataset: str, split: str, column: str) -> Iterator[str]:
-    if get_settings().offline:
-        raise CorpusError("Hub datasets need the Hub, and the playground is offline. Upload text files instead.")
-    import datasets
-
-    try:
-        stream = datasets.load_dataset(dataset, split=split, streaming=True, token=False)
-        for row in stream:
-            if column not in row:
-                raise CorpusError(f"The dataset '{dataset}' has no column '{column}'. Its columns: {', '.join(row)}.")
-            yield str(row[column] or "")
-    except CorpusError:
-        raise
-    except Exception as err:
-        raise CorpusError(
-            f"The dataset '{dataset}' (split '{split}') could not be read: {type(err).__name__}."
-        ) from err
-
-
-def corpus_files(config: TokenizerTrainConfig) -> list[Path]:
-    if config.corpus == "bundled":
-        files = sorted(CORPUS_DIR.glob("*.txt"))
-        if not files:
-            raise CorpusError("The bundled corpus is missing from assets/corpus.")
-        return files
-    paths = [Path(f) for f in config.files]
-    for path in paths:
-        if not path.is_file():
-            raise CorpusError(f"The file '{path.name}' is not there any more. Upload it again.")
-        if path.suffix.lower() not in TEXT_SUFFIXES + TABLE_SUFFIXES:
-            raise CorpusError(
-                f"'{path.name}' is not a file type the trainer reads: use .txt, .md, .csv, .tsv, .json, .jsonl "
-                "or .parquet."
-            )
-    return paths
-
-
-def iter_corpus(
-    config: TokenizerTrainConfig, stats: CorpusStats, progress: Progress | None = None
-) -> Iterator[list[str]]:
-    """Batches of lines from the corpus, counting as it goes; progress runs from 0 to 0.5 while reading."""
-    progress = progress or (lambda f, m: None)
-    if config.corpus == "dataset":
-        sources = [(config.dataset, _dataset_lines(config.dataset, config.dataset_split, config.text_column))]
-        total = 0
-    else:
-        files = corpus_files(config)
-        sources = [
-            (p.name, _text_lines(p) if p.suffix.lower() in TEXT_SUFFIXES else _table_lines(p, config.text_column))
-            for p in files
-        ]
-        total = sum(p.stat().st_size for p in files) or 1
-    for name, lines in sources:
-        stats.files += 1
-        batch: list[str] = []
-        for line in lines:
-            stats.lines += 1
-            stats.characters += len(line)
-            stats.bytes += len(line.encode("utf-8"))
-            if not line.isspace() and line:
-                stats.text_lines += 1
-            batch.append(line)
-            if len(batch) >= _BATCH_LINES:
-                yield batch
-                batch = []
-                if total > 1:
-                    progress(min(0.5, 0.5 * stats.bytes / total), f"Reading {name}")
-                else:
-                    progress(0.25, f"Reading {name}: {stats.lines:,} rows")
-        if batch:
-            yield batch
-
-
 # ---- building and training -----------------------------------------------------------------------------------
 
 
@@ -274,9 +131,8 @@ def build_tokenizer(config: TokenizerTrainConfig):
     # Without byte-level or metaspace markers, BPE marks word ends ("</w>") so that decoding can restore spaces.
     word_suffix = "</w>" if config.pre_tokenizer in ("whitespace", "bert") else None
     if config.model == "bpe":
-        model = tk_models.BPE(
-            unk_token=None if byte_level else unk, byte_fallback=config.byte_fallback, end_of_word_suffix=word_suffix
-        )
+        extra = {"end_of_word_suffix": word_suffix} if word_suffix else {}
+        model = tk_models.BPE(unk_token=None if byte_level else unk, byte_fallback=config.byte_fallback, **extra)
         trainer = trainers.BpeTrainer
     elif config.model == "wordpiece":
         model = tk_models.WordPiece(unk_token=unk or "[UNK]")
@@ -476,3 +332,94 @@ def ensure_demo_unigram() -> Path:
             logger.info("Training the demo Unigram tokenizer on the bundled corpus")
             train(config, dest)
     return dest
+
+
+# ---- as a job -------------------------------------------------------------------------------------------------
+
+
+def stage_uploads(paths: list[str], owner: str) -> list[str]:
+    """Copy uploaded files (checked for type and size, names sanitized) into the owner's upload folder."""
+    import shutil
+    import uuid
+
+    from services.owners import owner_dir
+
+    settings = get_settings()
+    dest = owner_dir(settings.home / "uploads", owner) / f"tokenizer-{uuid.uuid4().hex[:8]}"
+    staged = []
+    for raw in paths:
+        path = Path(raw)
+        suffix = path.suffix.lower()
+        if suffix not in TEXT_SUFFIXES + TABLE_SUFFIXES:
+            raise CorpusError(
+                f"'{path.name}' is not a file type the trainer reads: use .txt, .md, .csv, .tsv, .json, .jsonl or "
+                ".parquet."
+            )
+        size = path.stat().st_size
+        if size > settings.max_upload_bytes:
+            raise CorpusError(
+                f"'{path.name}' is {size / 2**20:.0f} MB; files up to {settings.max_upload_bytes / 2**20:.0f} MB "
+                "are accepted here."
+            )
+        if size == 0:
+            raise CorpusError(f"'{path.name}' is empty.")
+        if suffix != ".parquet":
+            _check_text_file(path)
+        dest.mkdir(parents=True, exist_ok=True)
+        target = dest / (safe_name(path.stem, "corpus") + suffix)
+        shutil.copyfile(path, target)
+        staged.append(str(target))
+    return staged
+
+
+def start_training(manager, owner: str, config: TokenizerTrainConfig) -> str:
+    """Check the config now (a clear error at once beats a failed job), then train as a child-process job."""
+    import uuid
+
+    import yaml
+
+    from services.owners import owner_dir
+    from services.tokenizers import tokenizers_root
+
+    if (tokenizers_root(owner) / config.name).exists():
+        raise PlaygroundError(f"You already have a tokenizer called '{config.name}'. Pick another name.")
+    if config.corpus != "dataset":
+        corpus_files(config)
+    folder = owner_dir(get_settings().home / "uploads", owner) / "tokenizer-configs"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{config.name}-{uuid.uuid4().hex[:6]}.yaml"
+    path.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False, allow_unicode=True))
+    return manager.submit_command(
+        "tokenizer-training",
+        owner,
+        ["train-tokenizer", "--owner", owner, "--", str(path)],
+        title=f"Train tokenizer {config.name} ({config.model}, {config.vocab_size:,})",
+        config=config.to_dict(),
+        needs_gpu=False,
+    )
+
+
+def load_config(path: str | Path) -> TokenizerTrainConfig:
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as err:
+        raise PlaygroundError(f"The tokenizer config '{Path(path).name}' could not be read: {err}") from err
+    if not isinstance(data, dict):
+        raise PlaygroundError("A tokenizer config is a YAML mapping such as `name: my-bpe`.")
+    return TokenizerTrainConfig.from_dict(data)
+
+
+def archive(tokenizer_id: str, owner: str) -> Path:
+    """A zip of a tokenizer trained here (tokenizer.json and friends), in a private temporary folder."""
+    import shutil
+    import tempfile
+
+    from services.tokenizers import TOKENIZER_PREFIX, _locate
+
+    if not tokenizer_id.startswith(TOKENIZER_PREFIX):
+        raise PlaygroundError("Only tokenizers trained here can be downloaded; pick one called tokenizer:<name>.")
+    folder = Path(_locate(tokenizer_id, owner)[0])
+    out = Path(tempfile.mkdtemp(prefix="playground-tokenizer-")) / folder.name
+    return Path(shutil.make_archive(str(out), "zip", root_dir=folder.parent, base_dir=folder.name))
