@@ -44,13 +44,16 @@ def _encode(tok: LoadedTokenizer, text: str, add_special_tokens: bool):
     return tok.backend.encode(text, add_special_tokens=add_special_tokens)
 
 
-def _positions(encoding) -> list[tuple[int, int]]:
-    """Offsets with text-less tokens (added [CLS], </s>) placed where they sit: start == end."""
+def _positions(encoding, text: str) -> list[tuple[int, int]]:
+    """Offsets, with text-less tokens placed where they sit (start == end): added [CLS] or </s>, and a lone
+    SentencePiece "▁" that only marks the start of a word (its offsets overlap the word that follows)."""
     out = []
     last = 0
-    for start, end in encoding.offsets:
+    for (start, end), token in zip(encoding.offsets, encoding.tokens, strict=True):
+        if token == "\u2581" and end > start and not text[start:end].isspace():
+            end = start
         if end <= start:
-            start = end = last
+            start = end = max(last, start) if token == "\u2581" else last
         else:
             last = end
         out.append((start, end))
@@ -67,7 +70,7 @@ def tokenize(tokenizer: str, text: str, add_special_tokens: bool = True, owner: 
     return [
         {"id": i, "token": t, "start": s, "end": e, "special": special}
         for i, t, (s, e), special in zip(
-            encoding.ids, encoding.tokens, _positions(encoding), _special(tok, encoding), strict=False
+            encoding.ids, encoding.tokens, _positions(encoding, text), _special(tok, encoding), strict=False
         )
     ]
 
@@ -89,18 +92,26 @@ def _graphemes(text: str) -> list[int]:
 
 
 def _groups(positions: list[tuple[int, int]], text: str) -> list[tuple[int, int, list[int]]]:
-    """Tokens merged into groups that cover whole graphemes: a token that splits a character joins its neighbours."""
-    boundaries = set(_graphemes(text))
-    boundaries.add(0)
+    """Tokens merged into groups that cover whole graphemes: tokens that share or split a character go together.
+
+    A group ending inside a character (a byte piece, or a combining accent the normalizer dropped) is widened to the
+    end of that character; the next token joins it only when it starts before that end.
+    """
+    import bisect
+
+    bounds = _graphemes(text)
     groups: list[list] = []
     for index, (start, end) in enumerate(positions):
         if end <= start:
             continue
-        if groups and (start < groups[-1][1] or groups[-1][1] not in boundaries):
+        if groups and start < groups[-1][1]:
             groups[-1][1] = max(groups[-1][1], end)
             groups[-1][2].append(index)
         else:
             groups.append([start, end, [index]])
+        k = bisect.bisect_left(bounds, groups[-1][1])
+        if k < len(bounds):
+            groups[-1][1] = bounds[k]
     return [(s, e, idx) for s, e, idx in groups]
 
 
@@ -124,7 +135,7 @@ def analyze(
     n_text = len(ids) - n_special
     n_bytes = len(text.encode("utf-8", errors="surrogatepass"))
     shown = text[:render_chars]
-    positions = _positions(encoding)
+    positions = _positions(encoding, text)
     tokens = []
     columns = zip(ids, encoding.tokens, encoding.type_ids, encoding.word_ids, positions, special, strict=False)
     for index, (i, raw, type_id, word, (s, e), mask) in enumerate(columns):

@@ -197,7 +197,9 @@ def compare_html(result: dict, line_chars: int = 60) -> str:
     shared = set.intersection(*cuts)
     lines, start = [], 0
     for b in bounds[1:]:
-        if b in shared and (b - start >= line_chars or "\n" in text[start:b] or b == length):
+        # A line ends at a cut every tokenizer makes, after a newline or ~60 characters, never leaving a stub.
+        long_enough = b - start >= line_chars and length - b >= 12
+        if b in shared and (long_enough or "\n" in text[start:b] or b == length):
             lines.append((start, b))
             start = b
     blocks = []
