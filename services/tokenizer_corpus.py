@@ -46,7 +46,7 @@ def _check_text_file(path: Path) -> None:
     try:
         head.decode("utf-8")
     except UnicodeDecodeError as err:
-        if err.start < len(head) - 4:  # a character cut at the 64 KB edge is fine
+        if len(head) < 65536 or err.start < len(head) - 4:  # only a character cut at the 64 KB edge is fine
             raise CorpusError(f"'{path.name}' is not UTF-8 text (maybe a binary file renamed to .txt).") from err
 
 

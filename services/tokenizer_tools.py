@@ -4,6 +4,8 @@ vocabulary browser, and comparing tokenizers on one text. All return plain data;
 
 from __future__ import annotations
 
+import bisect
+import difflib
 import json
 import logging
 import re
@@ -80,7 +82,8 @@ def _reason(original: str, decoded: str, tok: LoadedTokenizer) -> str:
         return f"unknown: the tokenizer had no piece for this and used {unk}"
     if not original.strip() and not decoded.strip():
         return "spaces changed" if decoded else "spaces or line breaks dropped"
-    if original and all(unicodedata.category(c) in ("Cc", "Cf") for c in original.strip()) and not decoded.strip():
+    visible = "".join(c for c in original if unicodedata.category(c) not in ("Cc", "Cf"))
+    if visible != original and visible.replace(" ", "") == decoded.replace(" ", ""):
         return "invisible characters removed by the normalizer"
     a, b = " ".join(original.split()), " ".join(decoded.split())
     spaces = " (and spaces changed)" if a != original or b != decoded else ""
@@ -121,7 +124,10 @@ def _align(a: list[str], b: list[str], window: int = 64, anchor: int = 2):
     def synced(x: int, y: int) -> bool:
         if x >= len(a) or y >= len(b):
             return x >= len(a) and y >= len(b)
-        k = min(anchor, len(a) - x, len(b) - y)
+        if a[x] != b[y]:
+            return False
+        # One equal word re-synchronises; a space needs the next word to agree too (spaces alone align anything).
+        k = min(anchor if a[x].isspace() else 1, len(a) - x, len(b) - y)
         return a[x : x + k] == b[y : y + k]
 
     i = j = 0
@@ -146,6 +152,45 @@ def _align(a: list[str], b: list[str], window: int = 64, anchor: int = 2):
         yield i, len(a), j, len(b)
 
 
+def _refine(words: list[str], decoded: str, limit: int = 40_000):
+    """Split one changed region into word-sized differences: ((start, end) in the region, (start, end) decoded).
+
+    A character diff of a short region (cheap there) says which words changed; each difference is widened to
+    whole words of the original, so 'Héllo Wörld' -> 'hello world' gives two explained changes, not one.
+    """
+    original = "".join(words)
+    if not original or not decoded or len(original) * len(decoded) > limit:
+        return [((0, len(original)), (0, len(decoded)))]
+    ops = difflib.SequenceMatcher(None, original, decoded, autojunk=False).get_opcodes()
+    starts = _starts(words)
+
+    def word_span(pos: int) -> tuple[int, int]:
+        k = max(0, bisect.bisect_right(starts, pos) - 1)
+        k = min(k, len(words) - 1)
+        return starts[k], starts[k + 1]
+
+    def to_decoded(pos: int, end: bool) -> int:
+        for op, i1, i2, j1, j2 in ops:
+            if i1 <= pos < i2 or (pos == i2 and end and op != "equal") or (pos == i2 == len(original)):
+                return j1 + (pos - i1) if op == "equal" else (j2 if end else j1)
+        return len(decoded)
+
+    spans: list[list[int]] = []
+    for op, i1, i2, _j1, _j2 in ops:
+        if op == "equal":
+            continue
+        lo = word_span(i1)[0] if i1 < len(original) else word_span(len(original) - 1)[0]
+        hi = word_span(max(i1, i2 - 1))[1]
+        if spans and lo <= spans[-1][1]:
+            spans[-1][1] = max(spans[-1][1], hi)
+        else:
+            spans.append([lo, hi])
+    out = []
+    for lo, hi in spans:
+        out.append(((lo, hi), (to_decoded(lo, False), to_decoded(hi, True))))
+    return out or [((0, len(original)), (0, len(decoded)))]
+
+
 def round_trip(tokenizer: str, text: str, owner: str | None = None) -> dict:
     """Does ``decode(encode(text))`` give the text back? If not, where and why it differs (word by word)."""
     tok = load_tokenizer(tokenizer, owner)
@@ -161,17 +206,19 @@ def round_trip(tokenizer: str, text: str, owner: str | None = None) -> dict:
     a_pos, b_pos = _starts(a), _starts(b)
     diffs = []
     for a0, a1, b0, b1 in _align(a, b):
-        before, after = "".join(a[a0:a1]), "".join(b[b0:b1])
-        diffs.append(
-            {
-                "start": a_pos[a0],
-                "end": a_pos[a1],
-                "original": before,
-                "decoded": after,
-                "decoded_start": b_pos[b0],
-                "reason": _reason(before, after, tok),
-            }
-        )
+        for (s0, s1), (t0, t1) in _refine(a[a0:a1], "".join(b[b0:b1])):
+            before = original[a_pos[a0] + s0 : a_pos[a0] + s1]
+            after = decoded[b_pos[b0] + t0 : b_pos[b0] + t1]
+            diffs.append(
+                {
+                    "start": a_pos[a0] + s0,
+                    "end": a_pos[a0] + s1,
+                    "original": before,
+                    "decoded": after,
+                    "decoded_start": b_pos[b0] + t0,
+                    "reason": _reason(before, after, tok),
+                }
+            )
     return {
         "exact": not diffs,
         "decoded": decoded,

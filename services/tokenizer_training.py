@@ -269,6 +269,12 @@ def train(
     except PlaygroundError:
         raise
     except Exception as err:
+        if stats.text_lines and "not large enough to contain all chars" in str(err):
+            reserved = " (256 of it are kept for byte fallback pieces)" if config.byte_fallback else ""
+            raise CorpusError(
+                f"A vocabulary of {config.vocab_size:,}{reserved} is too small for this corpus: a Unigram vocabulary "
+                "must hold every character the text uses. Choose a larger vocabulary size."
+            ) from err
         if stats.text_lines:
             logger.warning("Tokenizer training failed: %s: %s", type(err).__name__, err)
             raise CorpusError(
@@ -296,6 +302,11 @@ def train(
         summary["note"] = (
             f"The corpus ({stats.characters:,} characters) only had enough material for {vocab:,} tokens of the "
             f"{config.vocab_size:,} you asked for; give it more text for a bigger vocabulary."
+        )
+    elif vocab > config.vocab_size * 1.1:
+        summary["note"] = (
+            f"The vocabulary has {vocab:,} tokens, more than the {config.vocab_size:,} you asked for: every character "
+            "of the corpus gets a token of its own before any longer piece is learned."
         )
     tmp = dest.with_name(f".{dest.name}.tmp")
     if tmp.exists():
@@ -358,7 +369,7 @@ def stage_uploads(paths: list[str], owner: str) -> list[str]:
         size = path.stat().st_size
         if size > settings.max_upload_bytes:
             raise CorpusError(
-                f"'{path.name}' is {size / 2**20:.0f} MB; files up to {settings.max_upload_bytes / 2**20:.0f} MB "
+                f"'{path.name}' is {size / 2**20:.1f} MB; files up to {settings.max_upload_bytes / 2**20:.1f} MB "
                 "are accepted here."
             )
         if size == 0:

@@ -244,7 +244,9 @@ def explain_markers(tok: LoadedTokenizer) -> list[str]:
             "`Ġ` is a space and `Ċ` a newline: byte-level BPE maps every byte to a printable character, so a "
             "character that takes several bytes (é, emoji, CJK) can look like `Ã©` and be split over tokens."
         )
-    if "\u2581" in json.dumps(tok.spec.get("pre_tokenizer")) or "Metaspace" in json.dumps(tok.spec.get("decoder")):
+    if "\u2581" in json.dumps(tok.spec.get("pre_tokenizer"), ensure_ascii=False) or "Metaspace" in json.dumps(
+        tok.spec.get("decoder")
+    ):
         notes.append("`▁` stands for a space before the piece (SentencePiece).")
     return notes
 
