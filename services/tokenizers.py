@@ -33,6 +33,7 @@ from services.tokenizer_loading import (  # noqa: F401  (re-exported: the public
 logger = logging.getLogger(__name__)
 
 RENDER_CHARS = 20_000  # the view shows this much of a long text; counts always cover all of it
+STAGE_CHARS = 5_000  # the pipeline stages are shown for the beginning of the text
 
 
 # ---- tokenizing -----------------------------------------------------------------------------------------------
@@ -182,7 +183,7 @@ def analyze(
         "counts": counts,
         "tokens": tokens,
         "groups": _groups([(t["start"], t["end"]) for t in tokens], shown),
-        "stages": stages(tok, shown, add_special_tokens),
+        "stages": stages(tok, shown[:STAGE_CHARS], add_special_tokens),
     }
 
 

@@ -68,9 +68,12 @@ def build(manager: JobManager) -> TokenizersTab:
             counts = gr.HTML()
             spans = gr.HTML(elem_id="tok-spans")
             markers = gr.Markdown(elem_classes=["pg-note"])
-            with gr.Accordion("Pipeline stages: normalizer → pre-tokenizer → model → post-processor", open=False):
+            with gr.Accordion(
+                "Pipeline stages: normalizer → pre-tokenizer → model → post-processor (the first 5,000 characters)",
+                open=False,
+            ):
                 stages = gr.HTML()
-            with gr.Accordion("Token table", open=False):
+            with gr.Accordion("Token table (the first 500 tokens)", open=False):
                 table = gr.Dataframe(headers=TABLE_HEADERS, interactive=False, wrap=True, max_height=420)
         with gr.Tab("Compare"):
             gr.Markdown("Pick 1-3 more tokenizers; the one chosen above is always included.")

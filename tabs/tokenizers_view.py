@@ -13,6 +13,7 @@ from collections import Counter
 
 import regex
 
+_GRAPHEME = regex.compile(r"\X")
 _MARKERS = {" ": "·", "\t": "→", "\r": "␍"}
 
 
@@ -26,7 +27,7 @@ def visible(text: str) -> str:
     if text.isalnum():
         return html.escape(text)
     out = []
-    for g in regex.findall(r"\X", text):
+    for g in _GRAPHEME.findall(text):
         if g in _MARKERS:
             out.append(f"<i>{_MARKERS[g]}</i>")
         elif g == "\n" or g == "\r\n":
@@ -160,7 +161,7 @@ def stages_html(stages: dict) -> str:
     )
 
 
-def token_rows(view: dict, limit: int = 2000) -> list[list]:
+def token_rows(view: dict, limit: int = 500) -> list[list]:
     return [
         [t["index"], t["id"], t["token"], t["readable"], t["start"], t["end"], t["bytes"], _flag(t)]
         for t in view["tokens"][:limit]
