@@ -23,6 +23,7 @@ from services.tokenizer_tools import (
 )
 from services.tokenizers import (
     RENDER_CHARS,
+    STAGE_CHARS,
     TokenizerError,
     analyze,
     catalog,
@@ -228,7 +229,7 @@ def test_a_one_megabyte_text_is_counted_whole_and_shown_in_part():
     assert 0 < len(view["tokens"]) < counts["tokens"]
     assert max(t["end"] for t in view["tokens"]) <= RENDER_CHARS
     assert max(e for _, e, _ in view["groups"]) <= RENDER_CHARS
-    assert view["stages"]["normalized"] == text[:RENDER_CHARS]
+    assert view["stages"]["normalized"] == text[:STAGE_CHARS]  # the stages cover the beginning only
 
 
 def test_stages_of_minilm_lowercase_and_add_cls_sep():
