@@ -41,9 +41,10 @@ format: setup
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: setup
+bench: setup browser
 	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.startup
 	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.pipelines
+	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.tokenizers
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts
