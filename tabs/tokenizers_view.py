@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import itertools
+import zlib
 from collections import Counter
 
 import regex
@@ -80,7 +81,7 @@ def spans_html(view: dict, show_ids: bool = False) -> str:
         return "<div class='pg-empty'>No tokens: type some text above.</div>"
     if show_ids:
         chips = [_chip([t], str(t["id"])) for t in tokens]
-        return f"<div class='pg-toks ids'>{' '.join(chips)}</div>"
+        return _root("pg-toks ids", " ".join(chips))
     group_of = {g[2][0]: g for g in view["groups"]}
     in_group = {i for g in view["groups"] for i in g[2]}
     out, pos = [], 0
@@ -98,7 +99,15 @@ def spans_html(view: dict, show_ids: bool = False) -> str:
             continue
     if pos < len(text):
         out.append(f"<span class='gap'>{visible(text[pos:])}</span>")
-    return f"<div class='pg-toks' dir='ltr'>{''.join(out)}</div>"
+    return _root("pg-toks", "".join(out), dir="ltr")
+
+
+def _root(cls: str, body: str, **attrs: str) -> str:
+    """The outer element of a big view. Its tag name changes with the content, so that Gradio replaces the old view
+    in one step instead of comparing thousands of chips node by node (which costs more than drawing them)."""
+    tag = f"pg-v{zlib.crc32(body.encode('utf-8', 'surrogatepass')) % 16}"
+    extra = "".join(f" {k}='{v}'" for k, v in attrs.items())
+    return f"<{tag} class='{cls}'{extra}>{body}</{tag}>"
 
 
 def counts_html(view: dict) -> str:
