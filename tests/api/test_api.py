@@ -2,32 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
-from gradio_client import Client
+
+from tests.api.conftest import wait_job
 
 pytestmark = pytest.mark.api
-
-
-@pytest.fixture(scope="module")
-def client(live_app):
-    return Client(live_app["url"], verbose=False)
-
-
-@pytest.fixture(scope="module")
-def other_client(live_app):
-    return Client(live_app["url"], verbose=False)
-
-
-def wait_job(client, job_id, timeout=120):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = client.predict(job_id, api_name="/job")
-        if job["status"] in ("succeeded", "failed", "cancelled", "interrupted"):
-            return job
-        time.sleep(0.5)
-    raise AssertionError(f"job {job_id} did not finish: {job}")
 
 
 def test_api_lists_the_documented_endpoints(client):

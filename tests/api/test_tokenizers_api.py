@@ -4,37 +4,15 @@ templates, decoding, round trips, the vocabulary, training as a job, and mistake
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
-from gradio_client import Client
 from gradio_client.exceptions import AppError
+
+from tests.api.conftest import wait_job
 
 pytestmark = pytest.mark.api
 
 PACKAGED = {"all-minilm-l6-v2", "smollm2-135m-instruct", "unigram-demo"}
-
-
-@pytest.fixture(scope="module")
-def client(live_app):
-    return Client(live_app["url"], verbose=False)
-
-
-@pytest.fixture(scope="module")
-def other_client(live_app):
-    """A second session, hence a different owner."""
-    return Client(live_app["url"], verbose=False)
-
-
-def wait_job(client, job_id, timeout=90):
-    deadline = time.monotonic() + timeout
-    job = None
-    while time.monotonic() < deadline:
-        job = client.predict(job_id, api_name="/job")
-        if job["status"] in ("succeeded", "failed", "cancelled", "interrupted"):
-            return job
-        time.sleep(0.5)
-    raise AssertionError(f"job {job_id} did not finish in {timeout} s: {job}")
 
 
 def assert_sentence(err: pytest.ExceptionInfo, *fragments: str) -> None:

@@ -5,24 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.test_browser import ARGS, CHROMIUM
+from tests.e2e.conftest import chromium_page
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
 def page(live_app):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        page = browser.new_context(viewport={"width": 1280, "height": 1000}).new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda err: errors.append(str(err)))
-        page.goto(live_app["url"])
+    with chromium_page(live_app["url"], height=1000) as page:
         yield page
-        assert not errors, errors
-        browser.close()
 
 
 def choose_task(page, label):

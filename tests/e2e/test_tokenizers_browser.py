@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_browser import ARGS, CHROMIUM
+from tests.e2e.conftest import chromium_page
 
 pytestmark = pytest.mark.e2e
 
@@ -23,17 +23,8 @@ TEXT = "Tokenizers are naïve about emoji 🤗👩‍💻 and unbelievable words
 
 @pytest.fixture(scope="module")
 def page(live_app):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda err: errors.append(str(err)))
-        page.goto(live_app["url"])
+    with chromium_page(live_app["url"], height=900) as page:
         yield page
-        assert not errors, errors
-        browser.close()
 
 
 @pytest.fixture(scope="module")
