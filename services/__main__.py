@@ -11,6 +11,10 @@
     python -m services tokenize --tokenizer T --text TEXT [--no-special-tokens]
                                                  one {id, token, start, end, special} per token, as JSON
     python -m services decode --tokenizer T --ids "101, 7592, 102" [--skip-special-tokens]
+    python -m services push PATH --repo-id NAMESPACE/NAME [--repo-type model|dataset|space] [--private]
+                        [--revision BRANCH] [--message TEXT]
+                                                 push a folder or file to the Hub (token: HF_TOKEN); prints
+                                                 {"url", "commit", ...}
     python -m services train-tokenizer CONFIG.yaml
                                                  train a BPE / WordPiece / Unigram tokenizer (see
                                                  services.tokenizer_training.TokenizerTrainConfig)
@@ -146,6 +150,24 @@ def cmd_train_tokenizer(args: argparse.Namespace) -> None:
     _print(summary)
 
 
+def cmd_push(args: argparse.Namespace) -> None:
+    from services.events import EventWriter
+    from services.hub_push import push
+
+    events = EventWriter()
+    result = push(
+        args.path,
+        args.repo_id,
+        repo_type=args.repo_type,
+        private=args.private,
+        revision=args.revision,
+        message=args.message,
+        progress=events.progress,
+    )
+    events.result(result)
+    _print(result)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m services", description="HF Playground from the command line.")
     parser.add_argument("--verbose", "-v", action="store_true", help="log what happens on stderr")
@@ -182,6 +204,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tokenizer", required=True)
     p.add_argument("--ids", required=True, help="ids such as '101, 7592, 102' or a JSON list")
     p.add_argument("--skip-special-tokens", action="store_true")
+    p = add("push", cmd_push, "Push a folder (or a file) to the Hub in one commit; prints the URL and commit id.")
+    p.add_argument("path", help="the folder or file to push")
+    p.add_argument("--repo-id", required=True, help="NAMESPACE/NAME, e.g. alice/my-model")
+    p.add_argument("--repo-type", default="model", choices=["model", "dataset", "space"])
+    p.add_argument("--private", action="store_true", help="create the repo private")
+    p.add_argument("--revision", help="a branch to push to (created when missing); default main")
+    p.add_argument("--message", help="the commit message")
     p = add("train-tokenizer", cmd_train_tokenizer, "Train a tokenizer from a YAML config; prints a summary.")
     p.add_argument("config", help="YAML with name, model (bpe|wordpiece|unigram), vocab_size, corpus, ...")
     return parser
