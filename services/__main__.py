@@ -29,6 +29,7 @@ import argparse
 import getpass
 import json
 import logging
+import os
 import sys
 
 from services.errors import PlaygroundError
@@ -162,6 +163,8 @@ def cmd_push(args: argparse.Namespace) -> None:
         private=args.private,
         revision=args.revision,
         message=args.message,
+        # A push job from the app hands the user's token over in this variable only (never in the command line).
+        token=os.environ.get("PLAYGROUND_PUSH_TOKEN"),
         progress=events.progress,
     )
     events.result(result)

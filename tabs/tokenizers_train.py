@@ -15,6 +15,7 @@ import gradio as gr
 from services import tokenizer_training as training
 from services import tokenizers as tk
 from services.jobs import JobManager
+from tabs import hub_push
 from tabs.jobs import detail_html
 from tabs.session import friendly, owner_of
 
@@ -29,6 +30,13 @@ PRESETS = {
     "wordpiece": ("bert", "bert", False),
     "unigram": ("metaspace", "nfkc", True),
 }
+
+
+def _folder_of(tokenizer_id: str, owner: str) -> str:
+    """The folder of the tokenizer picked above; only tokenizers trained here can be pushed from this panel."""
+    if not (tokenizer_id or "").startswith(tk.TOKENIZER_PREFIX):
+        raise gr.Error("Pick one of your tokenizers (tokenizer:<name>) above to push it.")
+    return tk._locate(tokenizer_id, owner)[0]
 
 
 @dataclass
@@ -72,6 +80,7 @@ def build(manager: JobManager, picker: gr.Dropdown, compare_with: gr.Dropdown) -
     start = gr.Button("Train tokenizer", variant="primary")
     status = gr.HTML()
     download = gr.DownloadButton("Download tokenizer (.zip)", visible=False)
+    hub_push.build(manager, _folder_of, picker)
     panel = TrainPanel(gr.State(None), gr.Timer(1.0, active=False), status, download)
 
     def on_model(kind: str):

@@ -1,0 +1,95 @@
+"""A "Push to the Hub" panel any tab can add under something it made (a tokenizer now; models and adapters later).
+
+The push runs as a child-process job (``python -m services push PATH --repo-id ...``) with the token handed over
+in the child's environment only: it is never stored in the job record, logged or shown. On a Space the signed-in
+user's OAuth token is used; elsewhere a token typed here (for this push only) or the HF_TOKEN variable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import gradio as gr
+
+from services.hub_push import PushError, check_folder
+from services.jobs import JobManager
+from tabs.header import oauth_enabled
+from tabs.jobs import detail_html
+from tabs.session import friendly, owner_of
+
+
+@dataclass
+class PushPanel:
+    repo_id: gr.Textbox
+    status: gr.HTML
+
+
+def build(manager: JobManager, folder_of: Callable[[str, str], str], source: gr.components.Component) -> PushPanel:
+    """`folder_of(value, owner)` turns the value of `source` (e.g. the picked tokenizer id) into the folder to push."""
+    with gr.Accordion("Push to the Hugging Face Hub", open=False):
+        with gr.Row(equal_height=True):
+            repo_id = gr.Textbox(label="Repo", placeholder="your-name/my-tokenizer", scale=3, max_lines=1)
+            private = gr.Checkbox(label="Private", value=True, scale=1)
+        with gr.Row(equal_height=True):
+            token = gr.Textbox(
+                label="Token with write access (used for this push only, never stored)",
+                type="password",
+                visible=not oauth_enabled(),
+                scale=3,
+                max_lines=1,
+            )
+            message = gr.Textbox(label="Commit message", value="Upload from HF Playground", scale=3, max_lines=1)
+            push = gr.Button("Push", variant="primary", scale=1)
+        status = gr.HTML()
+        job = gr.State(None)
+        timer = gr.Timer(1.0, active=False)
+
+    @friendly
+    def ui_push(
+        value: str,
+        repo: str,
+        is_private: bool,
+        typed: str,
+        note: str,
+        request: gr.Request,
+        profile: gr.OAuthProfile | None,
+        oauth: gr.OAuthToken | None,
+    ):
+        owner = owner_of(request, profile)
+        folder = folder_of(value, owner)
+        check_folder(folder)  # a clear error now beats a failed job
+        secret = (oauth.token if oauth else "") or (typed or "").strip()
+        if not secret and oauth_enabled():
+            raise PushError("Sign in with Hugging Face (top right) to push to your account.")
+        args = ["push", "--owner", owner, "--repo-id", (repo or "").strip(), "--message", note or ""]
+        if is_private:
+            args.append("--private")
+        job_id = manager.submit_command(
+            "push",
+            owner,
+            [*args, "--", folder],
+            title=f"Push to {repo}",
+            config={"repo_id": repo, "private": is_private},
+            env={"PLAYGROUND_PUSH_TOKEN": secret} if secret else None,
+        )
+        return {job: job_id, timer: gr.Timer(active=True), status: "<div class='pg-empty'>Starting…</div>"}
+
+    push.click(ui_push, [source, repo_id, private, token, message], [job, timer, status], api_visibility="private")
+
+    @friendly
+    def poll(job_id: str | None, request: gr.Request, profile: gr.OAuthProfile | None):
+        if not job_id:
+            return {timer: gr.Timer(active=False)}
+        record = manager.get(job_id, owner_of(request, profile))
+        html = detail_html(record)
+        if record.status == "succeeded" and record.result:
+            url = record.result.get("url", "")
+            html = (
+                f"<div class='pg-ok'>✓ Pushed: <a href='{url}' target='_blank' rel='noopener'>{url}</a> "
+                f"(commit <code>{(record.result.get('commit') or '')[:10]}</code>)</div>"
+            )
+        return {status: html, timer: gr.Timer(active=not record.done)}
+
+    timer.tick(poll, [job], [status, timer], api_visibility="private", show_progress="hidden")
+    return PushPanel(repo_id, status)
