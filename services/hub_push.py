@@ -87,9 +87,7 @@ def check_folder(path: str | Path) -> list[Path]:
 
 def _explain(err: Exception, repo_id: str) -> PlaygroundError | None:
     """A sentence for a permanent failure, or None when the error is worth retrying."""
-    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
-
-    from huggingface_hub.errors import OfflineModeIsEnabled
+    from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled, RepositoryNotFoundError
 
     if isinstance(err, OfflineModeIsEnabled):
         return PushError("The playground is offline (HF_HUB_OFFLINE=1): pushing needs the Hub. Nothing was changed.")
