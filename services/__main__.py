@@ -153,7 +153,7 @@ def cmd_train_tokenizer(args: argparse.Namespace) -> None:
 
 def cmd_push(args: argparse.Namespace) -> None:
     from services.events import EventWriter
-    from services.hub_push import push
+    from services.hub import push
 
     events = EventWriter()
     result = push(

@@ -1,14 +1,26 @@
-"""The only module that talks to the Hugging Face Hub.
+"""The only module that talks to the Hugging Face Hub (the only caller of `HfApi`).
 
-For now: repo-id checks, the local HF cache, and whether a model exists. Pushing, auth and model cards arrive
-with the Hub issue. Every call degrades gracefully offline.
+Reads: repo-id checks, the local HF cache, whether a model exists; every read degrades gracefully offline.
+Pushing: `push()` checks the folder (it exists, holds something, and holds no secrets such as a token file or an
+`.env`), checks the repo id and the token, creates the repo (or a branch) when needed, uploads the folder in one
+commit and returns the repo URL and the commit id. Transient failures (network, 5xx, 429) are retried with backoff;
+permanent ones (no token, a read-only or expired token, someone else's namespace) become one plain sentence. The
+token is passed to `huggingface_hub` only: it is never logged, stored or written into the pushed files.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import functools
 import logging
+import os
+import time
+from collections.abc import Callable
 from pathlib import Path
+
+from services.config import get_settings
+from services.errors import AccessDenied, PlaygroundError
+from services.redact import mask
 
 logger = logging.getLogger(__name__)
 
@@ -72,3 +84,199 @@ def model_file(repo_id: str, filename: str) -> Path | None:
     except Exception as err:  # most models have no such file; that is an answer, not an error
         logger.debug("%s has no %s: %s", repo_id, filename, err)
         return None
+
+
+# ---- pushing ---------------------------------------------------------------------------------------------------
+
+REPO_TYPES = ("model", "dataset", "space")
+# File names that hold credentials; a folder with any of them is refused, never silently filtered.
+SECRET_NAMES = (
+    "token",
+    "stored_tokens",
+    ".env",
+    ".env.*",
+    ".netrc",
+    ".git-credentials",
+    "credentials",
+    "credentials.json",
+    "id_rsa",
+    "id_ed25519",
+    "*.pem",
+    "*.key",
+)
+_SCAN_BYTES = 1 << 20  # text files up to 1 MB are scanned for a pasted token
+_RETRIES = 3
+
+
+class PushError(PlaygroundError):
+    """A push that could not be done, said in words; nothing on disk was touched."""
+
+
+def resolve_token(token: str | None) -> str:
+    """The token to push with: the caller's (OAuth or typed), else HF_TOKEN locally; never the Space's own."""
+    token = (token or "").strip()
+    if not token and not get_settings().on_space:
+        token = (os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN") or "").strip()
+    if not token:
+        raise PushError(
+            "Pushing needs a Hugging Face token: sign in with Hugging Face, type a token with write access, or set "
+            "HF_TOKEN."
+        )
+    return token
+
+
+def check_folder(path: str | Path) -> list[Path]:
+    """The files to push; refuses a missing or empty folder and any folder holding secrets."""
+    folder = Path(path).expanduser()
+    if not folder.exists():
+        raise PushError(f"There is nothing at '{folder}' to push.")
+    files = [folder] if folder.is_file() else sorted(p for p in folder.rglob("*") if p.is_file())
+    files = [p for p in files if ".git" not in p.relative_to(folder if folder.is_dir() else folder.parent).parts]
+    if not files or sum(p.stat().st_size for p in files) == 0:
+        raise PushError(f"'{folder.name}' is empty: there is nothing to push.")
+    for p in files:
+        if any(fnmatch.fnmatch(p.name.lower(), pattern) for pattern in SECRET_NAMES):
+            raise PushError(
+                f"'{p.name}' looks like a file of secrets (a token, keys or credentials), so the folder is not "
+                "pushed. Move it out of the folder and push again."
+            )
+        if p.stat().st_size <= _SCAN_BYTES:
+            text = p.read_bytes().decode("utf-8", "ignore")
+            if mask(text) != text:
+                raise PushError(
+                    f"'{p.name}' contains what looks like a Hugging Face token (hf_...), so the folder is not pushed."
+                )
+    return files
+
+
+def _explain(err: Exception, repo_id: str) -> PlaygroundError | None:
+    """A sentence for a permanent failure, or None when the error is worth retrying."""
+    from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled, RepositoryNotFoundError
+
+    if isinstance(err, OfflineModeIsEnabled):
+        return PushError("The playground is offline (HF_HUB_OFFLINE=1): pushing needs the Hub. Nothing was changed.")
+    status = getattr(getattr(err, "response", None), "status_code", None)
+    if isinstance(err, RepositoryNotFoundError) or status == 404:
+        return PushError(f"The Hub has no repo '{repo_id}' that this token can see.")
+    if status == 401:
+        return AccessDenied("The Hub refused the token: it is wrong or has expired. Sign in again or make a new one.")
+    if status == 403:
+        return AccessDenied(
+            f"This token cannot write to '{repo_id}': it is read-only, or the namespace '{repo_id.split('/')[0]}' is "
+            "not yours (or one of your organisations')."
+        )
+    if status == 409:
+        return PushError(f"The name '{repo_id}' is already taken. Pick another name.")
+    if status in (400, 413, 422):
+        return PushError(f"The Hub refused this push ({status}): {mask(str(err)).splitlines()[0]}")
+    if isinstance(err, HfHubHTTPError) and status is not None and status < 500 and status != 429:
+        return PushError(f"The Hub refused this push ({status}).")
+    return None
+
+
+def _with_retries(action: Callable, repo_id: str, what: str, progress: Callable[[float, str], None]):
+    delay = 1.0
+    for attempt in range(1, _RETRIES + 1):
+        try:
+            return action()
+        except PlaygroundError:
+            raise
+        except Exception as err:
+            permanent = _explain(err, repo_id)
+            if permanent is not None:
+                raise permanent from err
+            logger.warning("%s on the Hub failed (try %d of %d): %s", what, attempt, _RETRIES, mask(str(err)))
+            if attempt == _RETRIES:
+                raise PushError(
+                    f"{what} failed {_RETRIES} times ({type(err).__name__}): the Hub may be down or unreachable. "
+                    "Everything is still on disk; try again later."
+                ) from err
+            progress(0.0, f"{what} failed, trying again in {delay:.0f} s")
+            time.sleep(delay)
+            delay *= 2
+    raise AssertionError("unreachable")
+
+
+def push(
+    path: str | Path,
+    repo_id: str,
+    *,
+    repo_type: str = "model",
+    private: bool = False,
+    revision: str | None = None,
+    message: str | None = None,
+    token: str | None = None,
+    progress: Callable[[float, str], None] | None = None,
+) -> dict:
+    """Push a folder (or one file) to `repo_id` in one commit; returns ``{"url", "commit", ...}``."""
+    from huggingface_hub import HfApi
+
+    progress = progress or (lambda f, m: None)
+    repo_id = (repo_id or "").strip()
+    if repo_type not in REPO_TYPES:
+        raise PushError(f"The repo type must be one of {', '.join(REPO_TYPES)}, not '{repo_type}'.")
+    if "/" not in repo_id or not is_valid_repo_id(repo_id):
+        raise PushError(
+            f"'{repo_id}' is not a repo name: use NAMESPACE/NAME with letters, digits, '-', '_' or '.', "
+            "such as 'alice/my-model'."
+        )
+    files = check_folder(path)
+    token = resolve_token(token)
+    api = HfApi(token=token)
+    folder = Path(path).expanduser()
+    progress(0.05, f"Creating {repo_id} if it does not exist")
+    _with_retries(
+        lambda: api.create_repo(
+            repo_id,
+            repo_type=repo_type,
+            private=private,
+            exist_ok=True,
+            space_sdk="gradio" if repo_type == "space" else None,
+        ),
+        repo_id,
+        "Creating the repo",
+        progress,
+    )
+    if revision and revision != "main":
+        _with_retries(
+            lambda: api.create_branch(repo_id, branch=revision, repo_type=repo_type, exist_ok=True),
+            repo_id,
+            "Creating the branch",
+            progress,
+        )
+    size = sum(p.stat().st_size for p in files)
+    progress(0.2, f"Uploading {len(files)} file(s), {size / 2**20:.1f} MB")
+    commit_message = (message or "").strip() or "Upload from HF Playground"
+    if folder.is_file():
+        upload = lambda: api.upload_file(  # noqa: E731
+            path_or_fileobj=str(folder),
+            path_in_repo=folder.name,
+            repo_id=repo_id,
+            repo_type=repo_type,
+            revision=revision,
+            commit_message=commit_message,
+        )
+    else:
+        upload = lambda: api.upload_folder(  # noqa: E731
+            folder_path=str(folder),
+            repo_id=repo_id,
+            repo_type=repo_type,
+            revision=revision,
+            commit_message=commit_message,
+            ignore_patterns=[".git/*", "**/.git/*"],
+        )
+    info = _with_retries(upload, repo_id, "Uploading", progress)
+    progress(1.0, f"Pushed to {repo_id}")
+    url = (
+        str(getattr(info, "repo_url", "") or "")
+        or f"{api.endpoint}/{'' if repo_type == 'model' else repo_type + 's/'}{repo_id}"
+    )
+    return {
+        "url": url,
+        "commit": getattr(info, "oid", None),
+        "commit_url": getattr(info, "commit_url", None),
+        "repo_id": repo_id,
+        "repo_type": repo_type,
+        "revision": revision or "main",
+        "files": len(files),
+    }

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from services.hub_push import PushError, check_folder
+from services.hub import PushError, check_folder
 from services.jobs import JobManager
 from tabs.header import oauth_enabled
 from tabs.jobs import detail_html

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from services.errors import PlaygroundError
-from services.hub_push import check_folder, push, resolve_token
+from services.hub import check_folder, push, resolve_token
 
 
 @pytest.fixture

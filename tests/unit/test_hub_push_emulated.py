@@ -1,4 +1,4 @@
-"""`services.hub_push.push` for real, against the local Hub emulator: each push downloaded back and compared,
+"""`services.hub.push` for real, against the local Hub emulator: each push downloaded back and compared,
 branches, private repos, the refusals said in words, and the token nowhere it should not be.
 
 The client is pointed at the emulator by patching what HF_ENDPOINT sets at import
@@ -17,7 +17,7 @@ import pytest
 from huggingface_hub import snapshot_download
 
 from services.errors import PlaygroundError
-from services.hub_push import push
+from services.hub import push
 from tests.hub_emulator import Emulator, start_emulator
 
 ALICE = "hf_write_alice_token"
