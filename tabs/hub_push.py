@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from services.hub import PushError, check_folder
+from services.hub import PushError, check_folder, is_valid_repo_id
 from services.jobs import JobManager
 from tabs.header import oauth_enabled
 from tabs.jobs import detail_html
@@ -25,8 +25,14 @@ class PushPanel:
     status: gr.HTML
 
 
-def build(manager: JobManager, folder_of: Callable[[str, str], str], source: gr.components.Component) -> PushPanel:
-    """`folder_of(value, owner)` turns the value of `source` (e.g. the picked tokenizer id) into the folder to push."""
+def build(
+    manager: JobManager,
+    folder_of: Callable[[str, str], str],
+    source: gr.components.Component,
+    prepare: Callable[[str, str], object] | None = None,
+) -> PushPanel:
+    """`folder_of(value, owner)` turns the value of `source` (e.g. the picked tokenizer id) into the folder to push;
+    `prepare(folder, repo_id)` writes what the repo needs besides (its model card) just before the push."""
     with gr.Accordion("Push to the Hugging Face Hub", open=False):
         with gr.Row(equal_height=True):
             repo_id = gr.Textbox(label="Repo", placeholder="your-name/my-tokenizer", scale=3, max_lines=1)
@@ -59,6 +65,10 @@ def build(manager: JobManager, folder_of: Callable[[str, str], str], source: gr.
         owner = owner_of(request, profile)
         folder = folder_of(value, owner)
         check_folder(folder)  # a clear error now beats a failed job
+        if not is_valid_repo_id((repo or "").strip()) or "/" not in (repo or ""):
+            raise PushError("Type the repo as NAMESPACE/NAME, for example your-name/my-tokenizer.")
+        if prepare is not None:
+            prepare(folder, repo.strip())
         secret = (oauth.token if oauth else "") or (typed or "").strip()
         if not secret and oauth_enabled():
             raise PushError("Sign in with Hugging Face (top right) to push to your account.")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
+from services import cards
 from services import tokenizer_training as training
 from services import tokenizers as tk
 from services.jobs import JobManager
@@ -80,7 +81,7 @@ def build(manager: JobManager, picker: gr.Dropdown, compare_with: gr.Dropdown) -
     start = gr.Button("Train tokenizer", variant="primary")
     status = gr.HTML()
     download = gr.DownloadButton("Download tokenizer (.zip)", visible=False)
-    hub_push.build(manager, _folder_of, picker)
+    hub_push.build(manager, _folder_of, picker, prepare=cards.write_tokenizer_card)
     panel = TrainPanel(gr.State(None), gr.Timer(1.0, active=False), status, download)
 
     def on_model(kind: str):

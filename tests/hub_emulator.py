@@ -305,8 +305,11 @@ class _Handler(BaseHTTPRequestHandler):
         import yaml
 
         body = self._json_body()
+        content = body.get("content") or ""
+        # Like the Hub: only the metadata block between the leading '---' lines is YAML; the rest is markdown.
+        match = re.match(r"^---\s*\n(.*?)\n---\s*(\n|$)", content, re.DOTALL)
         try:
-            yaml.safe_load(body.get("content") or "")
+            yaml.safe_load(match.group(1) if match else "")
         except yaml.YAMLError as err:
             self._json(400, {"error": f"Invalid YAML: {err}"})
             return

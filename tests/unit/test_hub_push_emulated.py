@@ -14,8 +14,9 @@ from pathlib import Path
 
 import huggingface_hub.constants as hf_constants
 import pytest
-from huggingface_hub import snapshot_download
+from huggingface_hub import ModelCard, snapshot_download
 
+from services.cards import write_tokenizer_card
 from services.errors import PlaygroundError
 from services.hub import push
 from tests.hub_emulator import Emulator, start_emulator
@@ -136,8 +137,12 @@ def test_a_trained_tokenizer_is_pushed_and_loads_back(emu, tmp_path, settings):
 
     folder = tmp_path / "tok"
     train(TokenizerTrainConfig(name="tok", model="bpe", vocab_size=300), folder)
+    write_tokenizer_card(folder, "alice/my-tokenizer")
     push(folder, "alice/my-tokenizer", token=ALICE)
     back = download(emu, "alice/my-tokenizer", tmp_path)
+    card = ModelCard.load(back / "README.md")
+    assert card.data.library_name == "transformers" and "tokenizer" in card.data.tags
+    assert 'AutoTokenizer.from_pretrained("alice/my-tokenizer")' in card.text and "BPE" in card.text
     text = "Tokenizers from the playground"
     assert (
         AutoTokenizer.from_pretrained(back)(text)["input_ids"]
