@@ -140,7 +140,8 @@ def cmd_decode(args: argparse.Namespace) -> None:
 
 def cmd_train_tokenizer(args: argparse.Namespace) -> None:
     from services.events import EventWriter, install_cancel_handler
-    from services.tokenizer_training import load_config, train
+    from services.tokenizer_jobs import load_config
+    from services.tokenizer_training import train
     from services.tokenizers import tokenizers_root
 
     events = EventWriter()

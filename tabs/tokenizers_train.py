@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from services import cards
+from services import cards, tokenizer_jobs
 from services import tokenizer_training as training
 from services import tokenizers as tk
 from services.jobs import JobManager
@@ -118,12 +118,12 @@ def build(manager: JobManager, picker: gr.Dropdown, compare_with: gr.Dropdown) -
             pre_tokenizer=data[pre],
             byte_fallback=bool(data[fallback]),
             corpus=kind,
-            files=training.stage_uploads(uploaded, owner) if kind == "files" else [],
+            files=tokenizer_jobs.stage_uploads(uploaded, owner) if kind == "files" else [],
             text_column=(data[column] or "text").strip(),
             dataset=(data[dataset] or "").strip() if kind == "dataset" else "",
             dataset_split=(data[split] or "train").strip(),
         )
-        job_id = training.start_training(manager, owner, config)
+        job_id = tokenizer_jobs.start_training(manager, owner, config)
         return {
             panel.job: job_id,
             panel.timer: gr.Timer(active=True),
@@ -166,7 +166,7 @@ def build(manager: JobManager, picker: gr.Dropdown, compare_with: gr.Dropdown) -
             options = [(f"{e.id}  ·  {e.kind}" if e.kind else e.id, e.id) for e in tk.catalog(owner) if e.available]
             update[picker] = gr.update(choices=options, value=result["id"])
             update[compare_with] = gr.update(choices=options)
-            update[download] = gr.update(value=str(training.archive(result["id"], owner)), visible=True)
+            update[download] = gr.update(value=str(tokenizer_jobs.archive(result["id"], owner)), visible=True)
         return update
 
     panel.timer.tick(
@@ -194,7 +194,7 @@ def api(manager: JobManager) -> None:
             raise gr.Error('The config must be a JSON object such as {"name": "my-bpe"}.')
         if data.get("corpus") == "files" or data.get("files"):
             raise gr.Error("Through the API, train on the bundled corpus or a Hub dataset; upload files in the app.")
-        return training.start_training(
+        return tokenizer_jobs.start_training(
             manager, owner_of(request, profile), training.TokenizerTrainConfig.from_dict(data)
         )
 

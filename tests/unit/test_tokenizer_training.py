@@ -17,14 +17,11 @@ import yaml
 from services.config import get_settings
 from services.errors import ModelNotFound, PlaygroundError
 from services.owners import owner_dir
+from services.tokenizer_jobs import archive, load_config, stage_uploads, start_training
 from services.tokenizer_tools import decode, round_trip
 from services.tokenizer_training import (
     CorpusError,
     TokenizerTrainConfig,
-    archive,
-    load_config,
-    stage_uploads,
-    start_training,
     train,
 )
 from services.tokenizers import analyze, catalog, load_tokenizer, tokenize, tokenizers_root

@@ -1,0 +1,101 @@
+"""Tokenizer training as a job of the app: uploads staged safely, the config written as YAML, the child process
+started (``python -m services train-tokenizer CONFIG.yaml``), and the result zipped for download.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from services.config import get_settings
+from services.errors import PlaygroundError
+from services.owners import safe_name
+from services.tokenizer_corpus import TABLE_SUFFIXES, TEXT_SUFFIXES, CorpusError, _check_text_file, corpus_files
+from services.tokenizer_training import TokenizerTrainConfig
+
+
+def stage_uploads(paths: list[str], owner: str) -> list[str]:
+    """Copy uploaded files (checked for type and size, names sanitized) into the owner's upload folder."""
+    import shutil
+    import uuid
+
+    from services.owners import owner_dir
+
+    settings = get_settings()
+    dest = owner_dir(settings.home / "uploads", owner) / f"tokenizer-{uuid.uuid4().hex[:8]}"
+    staged = []
+    for raw in paths:
+        path = Path(raw)
+        suffix = path.suffix.lower()
+        if suffix not in TEXT_SUFFIXES + TABLE_SUFFIXES:
+            raise CorpusError(
+                f"'{path.name}' is not a file type the trainer reads: use .txt, .md, .csv, .tsv, .json, .jsonl or "
+                ".parquet."
+            )
+        size = path.stat().st_size
+        if size > settings.max_upload_bytes:
+            raise CorpusError(
+                f"'{path.name}' is {size / 2**20:.1f} MB; files up to {settings.max_upload_bytes / 2**20:.1f} MB "
+                "are accepted here."
+            )
+        if size == 0:
+            raise CorpusError(f"'{path.name}' is empty.")
+        if suffix != ".parquet":
+            _check_text_file(path)
+        dest.mkdir(parents=True, exist_ok=True)
+        target = dest / (safe_name(path.stem, "corpus") + suffix)
+        shutil.copyfile(path, target)
+        staged.append(str(target))
+    return staged
+
+
+def start_training(manager, owner: str, config: TokenizerTrainConfig) -> str:
+    """Check the config now (a clear error at once beats a failed job), then train as a child-process job."""
+    import uuid
+
+    import yaml
+
+    from services.owners import owner_dir
+    from services.tokenizers import tokenizers_root
+
+    if (tokenizers_root(owner) / config.name).exists():
+        raise PlaygroundError(f"You already have a tokenizer called '{config.name}'. Pick another name.")
+    if config.corpus != "dataset":
+        corpus_files(config)
+    folder = owner_dir(get_settings().home / "uploads", owner) / "tokenizer-configs"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{config.name}-{uuid.uuid4().hex[:6]}.yaml"
+    path.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False, allow_unicode=True))
+    return manager.submit_command(
+        "tokenizer-training",
+        owner,
+        ["train-tokenizer", "--owner", owner, "--", str(path)],
+        title=f"Train tokenizer {config.name} ({config.model}, {config.vocab_size:,})",
+        config=config.to_dict(),
+        needs_gpu=False,
+    )
+
+
+def load_config(path: str | Path) -> TokenizerTrainConfig:
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as err:
+        raise PlaygroundError(f"The tokenizer config '{Path(path).name}' could not be read: {err}") from err
+    if not isinstance(data, dict):
+        raise PlaygroundError("A tokenizer config is a YAML mapping such as `name: my-bpe`.")
+    return TokenizerTrainConfig.from_dict(data)
+
+
+def archive(tokenizer_id: str, owner: str) -> Path:
+    """A zip of a tokenizer trained here (tokenizer.json and friends), in a private temporary folder."""
+    import shutil
+    import tempfile
+
+    from services.tokenizers import TOKENIZER_PREFIX, _locate
+
+    if not tokenizer_id.startswith(TOKENIZER_PREFIX):
+        raise PlaygroundError("Only tokenizers trained here can be downloaded; pick one called tokenizer:<name>.")
+    folder = Path(_locate(tokenizer_id, owner)[0])
+    out = Path(tempfile.mkdtemp(prefix="playground-tokenizer-")) / folder.name
+    return Path(shutil.make_archive(str(out), "zip", root_dir=folder.parent, base_dir=folder.name))
