@@ -92,10 +92,8 @@ def archive(tokenizer_id: str, owner: str) -> Path:
     import shutil
     import tempfile
 
-    from services.tokenizers import TOKENIZER_PREFIX, _locate
+    from services.tokenizers import trained_folder
 
-    if not tokenizer_id.startswith(TOKENIZER_PREFIX):
-        raise PlaygroundError("Only tokenizers trained here can be downloaded; pick one called tokenizer:<name>.")
-    folder = Path(_locate(tokenizer_id, owner)[0])
+    folder = trained_folder(tokenizer_id, owner)
     out = Path(tempfile.mkdtemp(prefix="playground-tokenizer-")) / folder.name
     return Path(shutil.make_archive(str(out), "zip", root_dir=folder.parent, base_dir=folder.name))

@@ -238,6 +238,13 @@ def _locate(tokenizer_id: str, owner: str | None) -> tuple[str, dict]:
     return tokenizer_id, {"token": False if settings.on_space else None}
 
 
+def trained_folder(tokenizer_id: str, owner: str | None) -> Path:
+    """The folder of a tokenizer the owner trained here (to download or push it); a sentence for anything else."""
+    if not (tokenizer_id or "").startswith(TOKENIZER_PREFIX):
+        raise PlaygroundError("Only tokenizers trained here (tokenizer:<name>) can be downloaded or pushed; pick one.")
+    return Path(_locate(tokenizer_id, owner)[0])
+
+
 def _local_folder(path: str, owner: str | None) -> Path:
     settings = get_settings()
     if not settings.allow_local_paths:

@@ -20,12 +20,12 @@ from services.tokenizer_loading import (  # noqa: F401  (re-exported: the public
     LoadedTokenizer,
     TokenizerEntry,
     TokenizerError,
-    _locate,
     _readable,
     catalog,
     load_tokenizer,
     tokenizer_cache,
     tokenizers_root,
+    trained_folder,
     trained_tokenizers,
     warm_up,
 )

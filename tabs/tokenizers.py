@@ -18,6 +18,7 @@ from services.jobs import JobManager
 from tabs import tokenizers_train
 from tabs import tokenizers_view as view
 from tabs.session import friendly, owner_of
+from tabs.tokenizers_train import choices
 
 EXAMPLE = (
     "Tokenizers don't read words: they cut text into pieces. Unbelievable! 🤗 naïve café, Привет, 3.14159\n"
@@ -38,10 +39,6 @@ class TokenizersTab:
     on_load: Callable  # the visitor's own tokenizers in the pickers + the example view; app.py runs it on page load
     load_inputs: list
     load_outputs: list
-
-
-def choices(owner: str) -> list[tuple[str, str]]:
-    return [(f"{e.id}  ·  {e.kind}" if e.kind else e.id, e.id) for e in tk.catalog(owner) if e.available]
 
 
 def build(manager: JobManager) -> TokenizersTab:

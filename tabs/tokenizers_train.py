@@ -35,9 +35,12 @@ PRESETS = {
 
 def _folder_of(tokenizer_id: str, owner: str) -> str:
     """The folder of the tokenizer picked above; only tokenizers trained here can be pushed from this panel."""
-    if not (tokenizer_id or "").startswith(tk.TOKENIZER_PREFIX):
-        raise gr.Error("Pick one of your tokenizers (tokenizer:<name>) above to push it.")
-    return tk._locate(tokenizer_id, owner)[0]
+    return str(tk.trained_folder(tokenizer_id, owner))
+
+
+def choices(owner: str) -> list[tuple[str, str]]:
+    """The tokenizer picker's options: every available tokenizer, with its kind when known."""
+    return [(f"{e.id}  ·  {e.kind}" if e.kind else e.id, e.id) for e in tk.catalog(owner) if e.available]
 
 
 @dataclass
@@ -163,7 +166,7 @@ def build(manager: JobManager, picker: gr.Dropdown, compare_with: gr.Dropdown) -
                 f"tokens from {result['corpus']['characters']:,} characters in {result['seconds']} s. "
                 "It is now selected above, and the Tokens view shows how it cuts your text.</div>" + note
             )
-            options = [(f"{e.id}  ·  {e.kind}" if e.kind else e.id, e.id) for e in tk.catalog(owner) if e.available]
+            options = choices(owner)
             update[picker] = gr.update(choices=options, value=result["id"])
             update[compare_with] = gr.update(choices=options)
             update[download] = gr.update(value=str(tokenizer_jobs.archive(result["id"], owner)), visible=True)
