@@ -12,9 +12,11 @@
                                                  one {id, token, start, end, special} per token, as JSON
     python -m services decode --tokenizer T --ids "101, 7592, 102" [--skip-special-tokens]
     python -m services push PATH --repo-id NAMESPACE/NAME [--repo-type model|dataset|space] [--private]
-                        [--revision BRANCH] [--message TEXT]
+                        [--revision BRANCH] [--message TEXT] [--tag TAG] [--new-repo]
                                                  push a folder or file to the Hub (token: HF_TOKEN); prints
                                                  {"url", "commit", ...}
+    python -m services demo-space MODEL_ID --task TASK --space-id NAMESPACE/NAME [--title T] [--private]
+                                                 a Gradio demo Space for a model on the Hub; prints {"url", ...}
     python -m services train-tokenizer CONFIG.yaml
                                                  train a BPE / WordPiece / Unigram tokenizer (see
                                                  services.tokenizer_training.TokenizerTrainConfig)
@@ -164,10 +166,34 @@ def cmd_push(args: argparse.Namespace) -> None:
         private=args.private,
         revision=args.revision,
         message=args.message,
+        tag=args.tag,
+        new_repo=args.new_repo,
         # A push job from the app hands the user's token over in this variable only (never in the command line).
         token=os.environ.get("PLAYGROUND_PUSH_TOKEN"),
         progress=events.progress,
     )
+    events.result(result)
+    _print(result)
+
+
+def cmd_demo_space(args: argparse.Namespace) -> None:
+    import tempfile
+
+    from services.events import EventWriter
+    from services.spaces import create_demo_space
+
+    events = EventWriter()
+    with tempfile.TemporaryDirectory(prefix="space-") as folder:
+        result = create_demo_space(
+            folder,
+            args.model_id,
+            args.task,
+            args.space_id,
+            title=args.title,
+            private=args.private,
+            token=os.environ.get("PLAYGROUND_PUSH_TOKEN"),
+            progress=events.progress,
+        )
     events.result(result)
     _print(result)
 
@@ -215,6 +241,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--private", action="store_true", help="create the repo private")
     p.add_argument("--revision", help="a branch to push to (created when missing); default main")
     p.add_argument("--message", help="the commit message")
+    p.add_argument("--tag", help="tag the new commit (e.g. v1)")
+    p.add_argument("--new-repo", action="store_true", help="refuse to write into a repo that already exists")
+    p = add("demo-space", cmd_demo_space, "Create a Gradio Space that serves a model already on the Hub.")
+    p.add_argument("model_id", help="the model's Hub id, e.g. alice/sentiment-minilm")
+    p.add_argument("--task", required=True, help="text-classification, token-classification, summarization, ...")
+    p.add_argument("--space-id", required=True, help="NAMESPACE/NAME of the new Space (must not exist yet)")
+    p.add_argument("--title", help="the demo's title")
+    p.add_argument("--private", action="store_true", help="create the Space private")
     p = add("train-tokenizer", cmd_train_tokenizer, "Train a tokenizer from a YAML config; prints a summary.")
     p.add_argument("config", help="YAML with name, model (bpe|wordpiece|unigram), vocab_size, corpus, ...")
     return parser

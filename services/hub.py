@@ -112,11 +112,20 @@ class PushError(PlaygroundError):
     """A push that could not be done, said in words; nothing on disk was touched."""
 
 
+def _env_token() -> str:
+    return (os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN") or "").strip()
+
+
+def has_env_token() -> bool:
+    """Whether pushes without a typed token can use HF_TOKEN (locally only: a Space's own token is never lent)."""
+    return bool(_env_token()) and not get_settings().on_space
+
+
 def resolve_token(token: str | None) -> str:
     """The token to push with: the caller's (OAuth or typed), else HF_TOKEN locally; never the Space's own."""
     token = (token or "").strip()
-    if not token and not get_settings().on_space:
-        token = (os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN") or "").strip()
+    if not token and has_env_token():
+        token = _env_token()
     if not token:
         raise PushError(
             "Pushing needs a Hugging Face token: sign in with Hugging Face, type a token with write access, or set "
@@ -206,9 +215,14 @@ def push(
     revision: str | None = None,
     message: str | None = None,
     token: str | None = None,
+    tag: str | None = None,
+    new_repo: bool = False,
     progress: Callable[[float, str], None] | None = None,
 ) -> dict:
-    """Push a folder (or one file) to `repo_id` in one commit; returns ``{"url", "commit", ...}``."""
+    """Push a folder (or one file) to `repo_id` in one commit; returns ``{"url", "commit", ...}``.
+
+    `revision` names a branch (made from main when new); `tag` marks the new commit; `new_repo=True` refuses to
+    write into a repo that already exists (a demo Space must not overwrite someone's Space)."""
     from huggingface_hub import HfApi
 
     progress = progress or (lambda f, m: None)
@@ -230,7 +244,7 @@ def push(
             repo_id,
             repo_type=repo_type,
             private=private,
-            exist_ok=True,
+            exist_ok=not new_repo,
             space_sdk="gradio" if repo_type == "space" else None,
         ),
         repo_id,
@@ -266,6 +280,19 @@ def push(
             ignore_patterns=[".git/*", "**/.git/*"],
         )
     info = _with_retries(upload, repo_id, "Uploading", progress)
+    if tag:
+        commit = getattr(info, "oid", None)
+        try:
+            _with_retries(
+                lambda: api.create_tag(repo_id, tag=tag, revision=commit, repo_type=repo_type, tag_message=message),
+                repo_id,
+                "Tagging",
+                progress,
+            )
+        except PushError as err:
+            if "already taken" not in str(err):
+                raise
+            raise PushError(f"The files were pushed, but the tag '{tag}' already exists in {repo_id}.") from err
     progress(1.0, f"Pushed to {repo_id}")
     url = (
         str(getattr(info, "repo_url", "") or "")
@@ -278,5 +305,6 @@ def push(
         "repo_id": repo_id,
         "repo_type": repo_type,
         "revision": revision or "main",
+        "tag": tag,
         "files": len(files),
     }

@@ -108,6 +108,25 @@ class ChildProcessJobs:
             reason = error_message or next((t for t in reversed(tail) if t.strip()), "") or f"exit status {code}"
             self._finish(job_id, "failed", error=reason)
 
+    def retry(self, job_id: str, owner: str, env: dict[str, str] | None = None) -> str:
+        """Start a finished command job again (same command, title and config) as a new job; returns its id.
+
+        Only jobs that did not succeed are retried. Secrets were never stored, so the caller hands them over again
+        in `env` (a push gets the user's token this way)."""
+        from services.errors import PlaygroundError
+
+        record = self.get(job_id, owner)  # type: ignore[attr-defined]
+        if not record.done or record.status == "succeeded":
+            raise PlaygroundError("Only a job that failed, was cancelled or was interrupted can be started again.")
+        if not record.command:
+            raise PlaygroundError("This job cannot be started again from here: start it again from its tab.")
+        new = self._create(  # type: ignore[attr-defined]
+            record.kind, owner, record.title, record.config, record.needs_gpu, command=record.command
+        )
+        command = list(record.command)
+        self._start(new, record.config or {}, lambda ctx: self._run_child(new.id, command, env or {}, ctx))  # type: ignore[attr-defined]
+        return new.id
+
     def _watch(self, job_id: str, proc: subprocess.Popen, cancel: threading.Event) -> None:
         """Turn Cancel into SIGTERM (then SIGKILL after the grace period); reap leftovers once the child exits."""
         while proc.poll() is None:

@@ -25,6 +25,7 @@ from services import hub, models, packs
 from services.config import get_settings
 from services.errors import AccessDenied, ModelNotFound, ModelUnavailable, NotAModel, PlaygroundError
 from services.owners import owner_dir, safe_name
+from services.tokenizer_bytes import byte_decoder, readable
 
 logger = logging.getLogger(__name__)
 
@@ -101,12 +102,12 @@ class LoadedTokenizer:
     def readable_vocab(self) -> list[tuple[int, str, str]]:
         """(id, vocabulary string, the text it stands for), by id; built once per tokenizer for the browser."""
         vocab = sorted((i, t) for t, i in self.backend.get_vocab(with_added_tokens=True).items())
-        return [(i, t, t if i in self.special_ids else _readable(self.token_bytes(t))) for i, t in vocab]
+        return [(i, t, t if i in self.special_ids else readable(self.token_bytes(t))) for i, t in vocab]
 
     def token_bytes(self, token: str) -> bytes:
         """The raw text bytes a vocabulary string stands for (byte-level, SentencePiece and WordPiece aware)."""
         if self.byte_level:
-            decoder = _byte_decoder()
+            decoder = byte_decoder()
             if all(c in decoder for c in token):
                 return bytes(decoder[c] for c in token)
         if len(token) == 6 and token.startswith("<0x") and token.endswith(">"):
@@ -117,20 +118,6 @@ class LoadedTokenizer:
         if self.subword_prefix and token.startswith(self.subword_prefix):
             token = token[len(self.subword_prefix) :]
         return token.replace("\u2581", " ").encode("utf-8")
-
-
-@functools.cache
-def _byte_decoder() -> dict[str, int]:
-    """GPT-2's byte <-> printable character table, inverted (so 'Ġ' -> 0x20)."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), 256))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return {chr(c): b for b, c in zip(bs, cs, strict=False)}
 
 
 # ---- the catalog --------------------------------------------------------------------------------------------
@@ -384,23 +371,3 @@ def warm_up() -> None:
             load_tokenizer(tokenizer_id)
         except PlaygroundError as err:
             logger.warning("Tokenizer %s is not available: %s", tokenizer_id, err)
-
-
-def _readable(raw: bytes) -> str:
-    """Bytes as text, with any bytes that do not form a whole character shown as <E2 80>."""
-    text = raw.decode("utf-8", errors="replace")
-    if "\ufffd" not in text or b"\xef\xbf\xbd" in raw:
-        return text
-    out, i = [], 0
-    while i < len(raw):
-        for size in (4, 3, 2, 1):
-            try:
-                out.append(raw[i : i + size].decode("utf-8"))
-                i += size
-                break
-            except UnicodeDecodeError:
-                continue
-        else:
-            out.append(f"<{raw[i]:02X}>")
-            i += 1
-    return "".join(out)

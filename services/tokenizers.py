@@ -13,6 +13,7 @@ import json
 import logging
 import unicodedata
 
+from services.tokenizer_bytes import readable
 from services.tokenizer_loading import (  # noqa: F401  (re-exported: the public face of tokenizers)
     DEMO_UNIGRAM,
     HUB_TOKENIZERS,
@@ -20,7 +21,6 @@ from services.tokenizer_loading import (  # noqa: F401  (re-exported: the public
     LoadedTokenizer,
     TokenizerEntry,
     TokenizerError,
-    _readable,
     catalog,
     load_tokenizer,
     tokenizer_cache,
@@ -157,7 +157,7 @@ def analyze(
                 "unknown": unknown,
                 "text": shown[s:e],
                 "bytes": data.hex(" ").upper(),
-                "readable": raw if is_special else _readable(data),
+                "readable": raw if is_special else readable(data),
                 "type_id": type_id,
                 "word_id": word,
             }

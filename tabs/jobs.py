@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
+from services.hub import has_env_token
 from services.jobs import JobManager
 from services.jobstore import JobRecord
 from tabs.session import friendly, owner_of
@@ -37,13 +38,14 @@ class JobsTab:
     logs: gr.Code
     result: gr.JSON
     cancel: gr.Button
+    retry: gr.Button
     refresh: gr.Button
     timer: gr.Timer
     view: Callable  # (selected, request, profile) -> updates; app.py runs it on page load
 
     @property
     def outputs(self) -> list:
-        return [self.table, self.selected, self.detail, self.panel, self.logs, self.result, self.cancel]
+        return [self.table, self.selected, self.detail, self.panel, self.logs, self.result, self.cancel, self.retry]
 
 
 def _when(ts: float | None) -> str:
@@ -70,6 +72,24 @@ def rows(records: list[JobRecord]) -> list[list[str]]:
         ]
         for r in records
     ]
+
+
+def retryable(record: JobRecord | None) -> bool:
+    """A finished command job that did not succeed can be started again."""
+    return bool(record and record.done and record.status != "succeeded" and record.command)
+
+
+def start_again(manager: JobManager, job_id: str, owner: str, oauth: gr.OAuthToken | None) -> str:
+    """Retry one of the owner's jobs; a push gets the signed-in user's token again (else HF_TOKEN)."""
+    record = manager.get(job_id, owner)
+    env = {}
+    if record.kind == "push":
+        # The token was never stored: a typed one is gone, so only OAuth or HF_TOKEN can push again.
+        if oauth is not None:
+            env["PLAYGROUND_PUSH_TOKEN"] = oauth.token
+        elif not has_env_token():
+            raise gr.Error("This push used a token typed for it only, which is not kept: push again from its tab.")
+    return manager.retry(record.id, owner, env)
 
 
 def detail_html(record: JobRecord | None) -> str:
@@ -109,12 +129,14 @@ def build(manager: JobManager) -> JobsTab:
     selected = gr.State(None)
     detail = gr.HTML(detail_html(None), elem_id="job-detail")
     with gr.Column(visible=False) as panel:
-        cancel = gr.Button("Cancel job", variant="stop", size="sm", interactive=False, scale=0)
+        with gr.Row():
+            cancel = gr.Button("Cancel job", variant="stop", size="sm", interactive=False, scale=0)
+            retry = gr.Button("Start again", size="sm", visible=False, scale=0)
         with gr.Row():
             logs = gr.Code(label="Log (last 200 lines)", language=None, lines=10, max_lines=18, interactive=False)
             result = gr.JSON(label="Result, metrics and files")
     timer = gr.Timer(2.0, active=False)  # ticks only while the Jobs tab is open (see `follow`)
-    tab = JobsTab(table, selected, detail, panel, logs, result, cancel, refresh, timer, view=lambda *a: {})
+    tab = JobsTab(table, selected, detail, panel, logs, result, cancel, retry, refresh, timer, view=lambda *a: {})
     tab.view = _wire(tab, manager)
     return tab
 
@@ -143,6 +165,7 @@ def _wire(tab: JobsTab, manager: JobManager) -> Callable:
             tab.logs: log_text,
             tab.result: extra,
             tab.cancel: gr.update(interactive=bool(record and not record.done)),
+            tab.retry: gr.update(visible=retryable(record)),
         }
 
     def pick(evt: gr.SelectData, request: gr.Request, profile: gr.OAuthProfile | None):
@@ -156,10 +179,17 @@ def _wire(tab: JobsTab, manager: JobManager) -> Callable:
             gr.Info("Cancel requested: the job saves what it has and stops.")
         return view(selected, request, profile)
 
+    @friendly
+    def retry(selected: str | None, request: gr.Request, profile: gr.OAuthProfile | None, oauth: gr.OAuthToken | None):
+        new_id = start_again(manager, selected or "", owner_of(request, profile), oauth)
+        gr.Info("Started again as a new job.")
+        return view(new_id, request, profile)
+
     tab.refresh.click(view, [tab.selected], outputs, api_visibility="private")
     tab.timer.tick(view, [tab.selected], outputs, api_visibility="private", show_progress="hidden")
     tab.table.select(pick, None, outputs, api_visibility="private")
     tab.cancel.click(cancel, [tab.selected], outputs, api_visibility="private")
+    tab.retry.click(retry, [tab.selected], outputs, api_visibility="private")
     _api(manager)
     return view
 
@@ -194,6 +224,15 @@ def _api(manager: JobManager) -> None:
         """Ask one of your jobs to stop (it saves its work first)."""
         return manager.cancel(job_id, owner_of(request, profile)).to_dict()
 
+    @friendly
+    def retry_job(
+        job_id: str, request: gr.Request, profile: gr.OAuthProfile | None, oauth: gr.OAuthToken | None
+    ) -> dict:
+        """Start one of your failed, cancelled or interrupted jobs again as a new job; returns the new job."""
+        owner = owner_of(request, profile)
+        return manager.get(start_again(manager, job_id, owner, oauth), owner).to_dict()
+
     gr.api(jobs, api_name="jobs")
+    gr.api(retry_job, api_name="retry_job")
     gr.api(job, api_name="job")
     gr.api(cancel_job, api_name="cancel_job")

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.api
 
 def test_api_lists_the_documented_endpoints(client):
     names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
-    assert {"/models", "/prepare_model", "/jobs", "/job", "/cancel_job"} <= names
+    assert {"/models", "/prepare_model", "/jobs", "/job", "/cancel_job", "/retry_job"} <= names
 
 
 def test_models_endpoint_returns_the_offline_catalog(client):
@@ -34,6 +34,10 @@ def test_prepare_runs_as_a_child_job_visible_only_to_its_owner(client, other_cli
         other_client.predict(job_id, api_name="/job")
     with pytest.raises(Exception, match="no job"):
         other_client.predict(job_id, api_name="/cancel_job")
+    with pytest.raises(Exception, match="no job"):
+        other_client.predict(job_id, api_name="/retry_job")
+    with pytest.raises(Exception, match="Only a job that failed"):
+        client.predict(job_id, api_name="/retry_job")
 
 
 @pytest.mark.parametrize(

@@ -176,3 +176,32 @@ def test_a_push_job_keeps_the_token_out_of_records_logs_and_files(emu, model_dir
     assert ALICE not in stored
     pushed = download(emu, "alice/from-a-job", tmp_path)
     assert all(ALICE.encode() not in p.read_bytes() for p in pushed.rglob("*") if p.is_file())
+
+
+def test_a_push_can_tag_its_commit_and_a_taken_tag_is_a_sentence(emu, model_dir, tmp_path):
+    from huggingface_hub import HfApi
+
+    result = push(model_dir, "alice/tagged", tag="v1", token=ALICE)
+    refs = HfApi(endpoint=emu.url, token=ALICE).list_repo_refs("alice/tagged")
+    assert [(t.name, t.target_commit) for t in refs.tags] == [("v1", result["commit"])]
+    assert (download(emu, "alice/tagged", tmp_path, revision="v1") / "README.md").exists()
+    with pytest.raises(PlaygroundError, match="tag 'v1' already exists"):
+        push(model_dir, "alice/tagged", tag="v1", token=ALICE)
+
+
+def test_a_failed_push_job_is_started_again_with_a_token_handed_over_again(emu, model_dir, manager):
+    owner = "anon:retrier"
+    hub_env = {"HF_ENDPOINT": emu.url, "HF_HUB_DISABLE_XET": "1", "HF_HUB_OFFLINE": "0"}
+    args = ["push", "--owner", owner, "--repo-id", "alice/retried", "--", str(model_dir)]
+    first = manager.submit_command(
+        "push", owner, args, title="Push", env={**hub_env, "PLAYGROUND_PUSH_TOKEN": ALICE_READ}
+    )
+    assert manager.wait(first, timeout=120).status == "failed"
+    with pytest.raises(PlaygroundError):
+        manager.retry(first, "anon:someone-else", {})  # not theirs
+    second = manager.retry(first, owner, {**hub_env, "PLAYGROUND_PUSH_TOKEN": ALICE})
+    record = manager.wait(second, timeout=120)
+    assert second != first and record.status == "succeeded", record.error
+    assert record.result["repo_id"] == "alice/retried" and record.title == "Push"
+    with pytest.raises(PlaygroundError, match="Only a job that failed"):
+        manager.retry(second, owner, {})
