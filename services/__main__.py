@@ -15,6 +15,8 @@
                         [--revision BRANCH] [--message TEXT] [--tag TAG] [--new-repo]
                                                  push a folder or file to the Hub (token: HF_TOKEN); prints
                                                  {"url", "commit", ...}
+    python -m services train CONFIG.yaml         fine-tune a model; writes the model, metrics.json, README.md, job.yaml
+                                                 and events.jsonl to output_dir (see services.training_config)
     python -m services demo-space MODEL_ID --task TASK --space-id NAMESPACE/NAME [--title T] [--private]
                                                  a Gradio demo Space for a model on the Hub; prints {"url", ...}
     python -m services train-tokenizer CONFIG.yaml
@@ -154,6 +156,15 @@ def cmd_train_tokenizer(args: argparse.Namespace) -> None:
     _print(summary)
 
 
+def cmd_train(args: argparse.Namespace) -> None:
+    from services.events import install_cancel_handler
+    from services.training import train
+    from services.training_config import TrainConfig
+
+    install_cancel_handler()  # Cancel (SIGTERM) saves a checkpoint and stops
+    _print(train(TrainConfig.from_yaml(args.config), owner=args.owner))
+
+
 def cmd_push(args: argparse.Namespace) -> None:
     from services.events import EventWriter
     from services.hub import push
@@ -243,6 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--message", help="the commit message")
     p.add_argument("--tag", help="tag the new commit (e.g. v1)")
     p.add_argument("--new-repo", action="store_true", help="refuse to write into a repo that already exists")
+    p = add("train", cmd_train, "Fine-tune a model from a YAML config (see services.training_config.TrainConfig).")
+    p.add_argument("config", help="YAML with task, model, dataset, max_length, training, output_dir, ...")
     p = add("demo-space", cmd_demo_space, "Create a Gradio Space that serves a model already on the Hub.")
     p.add_argument("model_id", help="the model's Hub id, e.g. alice/sentiment-minilm")
     p.add_argument("--task", required=True, help="text-classification, token-classification, summarization, ...")

@@ -69,3 +69,206 @@ def write_tokenizer_card(folder: str | Path, repo_id: str) -> Path:
     path = Path(folder) / "README.md"
     path.write_text(tokenizer_card(folder, repo_id), encoding="utf-8")
     return path
+
+
+# ---- fine-tuned models ------------------------------------------------------------------------------------------
+
+_PIPELINE_TAG = {
+    "text-classification": "text-classification",
+    "text-regression": "text-classification",
+    "token-classification": "token-classification",
+    "summarization": "summarization",
+    "causal-lm": "text-generation",
+}
+_BASE_HUB_ID = {
+    "all-minilm-l6-v2": "sentence-transformers/all-MiniLM-L6-v2",
+    "smollm2-135m-instruct": "HuggingFaceTB/SmolLM2-135M-Instruct",
+}
+_SNIPPET = {
+    "text-classification": """from transformers import AutoModelForSequenceClassification, AutoTokenizer
+import torch
+
+tokenizer = AutoTokenizer.from_pretrained("{repo}")
+model = AutoModelForSequenceClassification.from_pretrained("{repo}")
+inputs = tokenizer("{example}", return_tensors="pt")
+with torch.no_grad():
+    probabilities = model(**inputs).logits.softmax(-1)[0]
+print({{model.config.id2label[i]: round(float(p), 3) for i, p in enumerate(probabilities)}})""",
+    "text-regression": """from transformers import AutoModelForSequenceClassification, AutoTokenizer
+import torch
+
+tokenizer = AutoTokenizer.from_pretrained("{repo}")
+model = AutoModelForSequenceClassification.from_pretrained("{repo}")
+with torch.no_grad():
+    print(float(model(**tokenizer("{example}", return_tensors="pt")).logits[0, 0]))""",
+    "token-classification": """from transformers import AutoModelForTokenClassification, AutoTokenizer
+import torch
+
+tokenizer = AutoTokenizer.from_pretrained("{repo}")
+model = AutoModelForTokenClassification.from_pretrained("{repo}")
+inputs = tokenizer("{example}", return_tensors="pt")
+with torch.no_grad():
+    tags = model(**inputs).logits.argmax(-1)[0]
+tokens = tokenizer.convert_ids_to_tokens(inputs["input_ids"][0])
+print([(t, model.config.id2label[int(i)]) for t, i in zip(tokens, tags)])""",
+    "summarization": """from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+tokenizer = AutoTokenizer.from_pretrained("{repo}")
+model = AutoModelForSeq2SeqLM.from_pretrained("{repo}")
+inputs = tokenizer("{prefix}{example}", return_tensors="pt", truncation=True)
+print(tokenizer.decode(model.generate(**inputs, max_new_tokens=64)[0], skip_special_tokens=True))""",
+    "causal-lm": """from transformers import AutoModelForCausalLM, AutoTokenizer
+
+tokenizer = AutoTokenizer.from_pretrained("{repo}")
+model = AutoModelForCausalLM.from_pretrained("{repo}")
+inputs = tokenizer("{example}", return_tensors="pt")
+print(tokenizer.decode(model.generate(**inputs, max_new_tokens=50, do_sample=True)[0], skip_special_tokens=True))""",
+}
+_EXAMPLE = {
+    "text-classification": "I loved every minute of it.",
+    "text-regression": "A quiet, well-made little film.",
+    "token-classification": "Ada Lovelace worked with Charles Babbage in London.",
+    "summarization": "The council met on Tuesday and agreed to open the new library in spring.",
+    "causal-lm": "Once upon a time",
+}
+_METRIC_NAMES = {
+    "accuracy": "Accuracy",
+    "f1": "F1 (macro)",
+    "precision": "Precision",
+    "recall": "Recall",
+    "rouge1": "ROUGE-1",
+    "rouge2": "ROUGE-2",
+    "rougeL": "ROUGE-L",
+    "bleu": "BLEU",
+    "mse": "MSE",
+    "mae": "MAE",
+    "pearson": "Pearson r",
+    "perplexity": "Perplexity",
+    "loss": "Loss",
+}
+
+
+def model_card(
+    folder: str | Path, config, summary: dict, report: dict, history: list[dict], repo_id: str | None = None
+) -> str:
+    """The card of a model fine-tuned here: metadata with model-index, how it was trained, results, a snippet."""
+    from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+    folder = Path(folder)
+    repo = repo_id or (config.push_to_hub or {}).get("repo_id") or folder.name
+    task, data = config.task, config.dataset
+    dataset_id = data.source if not Path(data.source).suffix else Path(data.source).name
+    results_on = report.get("test") or summary.get("metrics") or {}
+    split_name = "the held-back test split" if report.get("test") else "held-out evaluation data"
+    names = {**_METRIC_NAMES, "f1": "F1 (entities)" if task == "token-classification" else "F1 (macro)"}
+    evals = [
+        EvalResult(
+            task_type=_PIPELINE_TAG[task],
+            dataset_type=dataset_id,
+            dataset_name=dataset_id,
+            dataset_split="test" if report.get("test") else "validation",
+            metric_type=name,
+            metric_name=names[name],
+            metric_value=round(float(value), 4),
+        )
+        for name, value in results_on.items()
+        if name in _METRIC_NAMES and name != "loss" and value is not None
+    ]
+    base = _BASE_HUB_ID.get(
+        config.model, config.model if "/" in config.model and not Path(config.model).exists() else None
+    )
+    card_data = ModelCardData(
+        model_name=repo.split("/")[-1],
+        base_model=base,
+        datasets=[dataset_id] if "/" in dataset_id and not dataset_id.startswith("samples/") else None,
+        language=["en"],
+        license="apache-2.0",
+        library_name="transformers",
+        pipeline_tag=_PIPELINE_TAG[task],
+        tags=["hf-playground", task, "generated_from_trainer"],
+        eval_results=evals or None,
+    )
+    rows = "\n".join(
+        f"| {_METRIC_NAMES.get(k, k)} | {v:.4f} |"
+        for k, v in results_on.items()
+        if isinstance(v, float) and k in _METRIC_NAMES
+    )
+    per_class = report.get("per_class") or {}
+    classes = "\n".join(
+        f"| {name} | {m.get('precision', float('nan')):.3f} | {m.get('recall', float('nan')):.3f} "
+        f"| {m['f1']:.3f} | {m['support']} |"
+        for name, m in per_class.items()
+    )
+    class_table = (
+        "### Per class\n\n| class | precision | recall | F1 | support |\n|---|---|---|---|---|\n" + classes
+        if classes
+        else ""
+    )
+    stopping = (
+        f", early stopping after {config.early_stopping_patience} evaluations without progress"
+        if config.early_stopping_patience
+        else ""
+    )
+    curve = [h for h in history if "eval_loss" in h]
+    curve_rows = "\n".join(f"| {h.get('epoch', 0):.2f} | {h.get('step', '')} | {h['eval_loss']:.4f} |" for h in curve)
+    settings = "\n".join(f"| {k} | `{v}` |" for k, v in sorted(config.training.items()))
+    snippet = _SNIPPET[task].format(
+        repo=repo, example=_EXAMPLE[task], prefix="summarize: " if "t5" in str(config.model).lower() else ""
+    )
+    labels = ", ".join(f"`{label}`" for label in summary.get("labels") or []) or "—"
+    content = f"""---
+{card_data.to_yaml()}
+---
+
+# {repo.split("/")[-1]}
+
+`{config.model}` fine-tuned for **{task}** on `{dataset_id}` ({summary.get("train_rows", 0):,} training rows,
+{summary.get("eval_rows", 0):,} held out for evaluation), with the 🤗 Trainer in HF Playground.
+{"Labels: " + labels + "." if summary.get("labels") else ""}
+
+## Results on {split_name}
+
+| metric | value |
+|---|---|
+{rows}
+
+{class_table}
+
+## Use it
+
+```python
+{snippet}
+```
+
+## Training
+
+- Base model: `{config.model}`; max length {config.max_length} tokens; {summary.get("epochs") or 0:.1f} epochs,
+  {summary.get("steps", 0)} steps in {summary.get("seconds", 0):.0f} s; best checkpoint chosen on
+  `{config.best_metric[0]}`{stopping}.
+- Rows without text or label left out: {summary.get("dropped_rows", 0)}.
+
+| setting | value |
+|---|---|
+{settings}
+
+### Evaluation loss per epoch
+
+| epoch | step | eval loss |
+|---|---|---|
+{curve_rows}
+
+## Limitations
+
+This model was trained on a small dataset in a playground: it knows the kind of text it was shown and little else.
+Check it on your own data before you rely on it; its scores above come from {split_name} data of the same kind as
+its training data, which flatters it.
+"""
+    return str(ModelCard(content))
+
+
+def write_model_card(
+    folder: str | Path, config, summary: dict, report: dict, history: list[dict], repo_id: str | None = None
+) -> Path:
+    path = Path(folder) / "README.md"
+    path.write_text(model_card(folder, config, summary, report, history, repo_id), encoding="utf-8")
+    return path

@@ -39,7 +39,7 @@ class CorpusStats:
     text_lines: int = 0  # lines with something besides whitespace
 
 
-def _check_text_file(path: Path) -> None:
+def check_text_file(path: Path) -> None:
     head = path.open("rb").read(65536)
     if b"\x00" in head:
         raise CorpusError(f"'{path.name}' is not a text file: it holds binary data.")
@@ -51,7 +51,7 @@ def _check_text_file(path: Path) -> None:
 
 
 def _text_lines(path: Path) -> Iterator[str]:
-    _check_text_file(path)
+    check_text_file(path)
     try:
         with path.open(encoding="utf-8") as handle:
             yield from handle
@@ -62,7 +62,7 @@ def _text_lines(path: Path) -> Iterator[str]:
 def _table_lines(path: Path, column: str) -> Iterator[str]:
     suffix = path.suffix.lower()
     if suffix in (".csv", ".tsv"):
-        _check_text_file(path)
+        check_text_file(path)
         with path.open(encoding="utf-8", newline="") as handle:
             reader = csv.DictReader(handle, delimiter="\t" if suffix == ".tsv" else ",")
             if column not in (reader.fieldnames or []):
@@ -84,7 +84,7 @@ def _table_lines(path: Path, column: str) -> Iterator[str]:
         for value in table.column(column).to_pylist():
             yield "" if value is None else str(value)
         return
-    _check_text_file(path)
+    check_text_file(path)
     with path.open(encoding="utf-8") as handle:
         rows: list = []
         if suffix == ".json":

@@ -9,11 +9,11 @@ from pathlib import Path
 from services.config import get_settings
 from services.errors import PlaygroundError
 from services.owners import safe_name
-from services.tokenizer_corpus import TABLE_SUFFIXES, TEXT_SUFFIXES, CorpusError, _check_text_file, corpus_files
+from services.tokenizer_corpus import TABLE_SUFFIXES, TEXT_SUFFIXES, CorpusError, check_text_file, corpus_files
 from services.tokenizer_training import TokenizerTrainConfig
 
 
-def stage_uploads(paths: list[str], owner: str) -> list[str]:
+def stage_uploads(paths: list[str], owner: str, purpose: str = "tokenizer") -> list[str]:
     """Copy uploaded files (checked for type and size, names sanitized) into the owner's upload folder."""
     import shutil
     import uuid
@@ -21,7 +21,7 @@ def stage_uploads(paths: list[str], owner: str) -> list[str]:
     from services.owners import owner_dir
 
     settings = get_settings()
-    dest = owner_dir(settings.home / "uploads", owner) / f"tokenizer-{uuid.uuid4().hex[:8]}"
+    dest = owner_dir(settings.home / "uploads", owner) / f"{purpose}-{uuid.uuid4().hex[:8]}"
     staged = []
     for raw in paths:
         path = Path(raw)
@@ -40,7 +40,9 @@ def stage_uploads(paths: list[str], owner: str) -> list[str]:
         if size == 0:
             raise CorpusError(f"'{path.name}' is empty.")
         if suffix != ".parquet":
-            _check_text_file(path)
+            check_text_file(path)
+        elif path.open("rb").read(4) != b"PAR1":
+            raise CorpusError(f"'{path.name}' is not a Parquet file, whatever its name says.")
         dest.mkdir(parents=True, exist_ok=True)
         target = dest / (safe_name(path.stem, "corpus") + suffix)
         shutil.copyfile(path, target)

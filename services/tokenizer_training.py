@@ -26,7 +26,7 @@ from services.tokenizer_corpus import (  # noqa: F401  (re-exported for the tab 
     TEXT_SUFFIXES,
     CorpusError,
     CorpusStats,
-    _check_text_file,
+    check_text_file,
     corpus_files,
     iter_corpus,
 )
