@@ -225,9 +225,9 @@ def build_trainer(config, out: Path, tokenizer, base, location, train_rows, eval
 
 def finish(config, trainer, prepared: Prepared, out: Path, tokenizer, events, started: float, source: str) -> dict:
     """Save the best model, evaluate it, and write metrics.json, report.json and the model card."""
-    from services.cards import write_model_card
-
     from transformers import EarlyStoppingCallback
+
+    from services.cards import write_model_card
 
     events.progress(0.92, "Saving the model")
     trainer.remove_callback(EarlyStoppingCallback)  # the final evaluations are not part of training
