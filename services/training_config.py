@@ -188,7 +188,7 @@ def suggested(task: str) -> dict:
     """The training settings the UI proposes for a task (small models on a CPU; a GPU makes them faster)."""
     common = {"num_train_epochs": 3, "learning_rate": 5e-5, "per_device_train_batch_size": 16, "weight_decay": 0.01}
     per_task = {
-        "text-classification": {"num_train_epochs": 4, "learning_rate": 1e-4, "warmup_ratio": 0.1},
+        "text-classification": {"num_train_epochs": 4, "learning_rate": 1e-4, "warmup_steps": 0.1},
         "text-regression": {"num_train_epochs": 5, "learning_rate": 1e-4},
         "token-classification": {"num_train_epochs": 5, "learning_rate": 1e-4},
         "summarization": {"num_train_epochs": 3, "learning_rate": 3e-4, "per_device_train_batch_size": 8},

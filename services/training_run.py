@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import time
 from pathlib import Path
 
@@ -162,6 +163,12 @@ def build_model(config: TrainConfig, base, location: str, labels: list[str]):
         raise
 
 
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def build_trainer(config, out: Path, tokenizer, base, location, train_rows, eval_rows, test_rows, events):
     import transformers
     from transformers import EarlyStoppingCallback, Seq2SeqTrainer, Seq2SeqTrainingArguments, Trainer
@@ -177,6 +184,7 @@ def build_trainer(config, out: Path, tokenizer, base, location, train_rows, eval
         "report_to": "none",
         "disable_tqdm": True,
         "dataloader_num_workers": 0,
+        "dataloader_pin_memory": _cuda(),
         **config.training,
         "output_dir": str(out / "checkpoints"),
         "load_best_model_at_end": True,
@@ -191,9 +199,13 @@ def build_trainer(config, out: Path, tokenizer, base, location, train_rows, eval
     if seq2seq:
         values.setdefault("predict_with_generate", True)
         values.setdefault("generation_max_length", config.max_target_length)
-    import torch
+    if not _cuda() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        # Several processes without a GPU (torchrun / accelerate on CPU): data parallel over gloo.
+        values.setdefault("use_cpu", True)
+        values.setdefault("ddp_backend", "gloo")
+    if _cuda() and "bf16" not in values and "fp16" not in values:
+        import torch
 
-    if torch.cuda.is_available() and "bf16" not in values and "fp16" not in values:
         # Mixed precision where the GPU has it: bf16 on Ampere and newer, else fp16.
         values["bf16" if torch.cuda.is_bf16_supported() else "fp16"] = True
     args_cls = Seq2SeqTrainingArguments if seq2seq else transformers.TrainingArguments
