@@ -2,8 +2,8 @@
 
 `analyze()` reports labels and their balance, rows without text or label, duplicate texts, and the token lengths with
 the model's own tokenizer (a histogram and the share `max_length` would cut). Up to `FULL_SCAN_ROWS` rows are counted
-exactly; bigger data is judged on a seeded sample and says so. Data that cannot train the task (one class only,
-numbers where text belongs, no usable rows) is refused with a sentence.
+exactly; bigger data is judged on a seeded sample of `SAMPLE_SCAN_ROWS` and says so. Data that cannot train the task
+(one class only, numbers where text belongs, no usable rows) is refused with a sentence.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from collections import Counter
 
 from services.datasets import DatasetError, load, require_columns, sample_rows
 
-FULL_SCAN_ROWS = 200_000
+FULL_SCAN_ROWS = 100_000
+SAMPLE_SCAN_ROWS = 20_000  # rows judged when there are more than FULL_SCAN_ROWS
 BINS = 20
 ANALYSIS = 2000  # rows looked at for checks that need no exact count
 CLASSIFICATION = ("text-classification",)
@@ -97,7 +98,7 @@ def analyze(
     roles = columns_for(task, text_column, label_column)
     require_columns(train, roles)
     exact = train.num_rows <= FULL_SCAN_ROWS
-    scan = train if exact else sample_rows(train, FULL_SCAN_ROWS)
+    scan = train if exact else sample_rows(train, SAMPLE_SCAN_ROWS)
     texts = [_as_text(v) for v in scan[text_column]]
     report: dict = {
         "rows": train.num_rows,
@@ -134,7 +135,7 @@ def analyze(
     if report["duplicates"]:
         report["warnings"].append(f"{report['duplicates']:,} row(s) repeat a text seen before.")
     if not exact:
-        report["warnings"].append(f"Counted on a sample of {FULL_SCAN_ROWS:,} of the {train.num_rows:,} rows.")
+        report["warnings"].append(f"Counted on a sample of {SAMPLE_SCAN_ROWS:,} of the {train.num_rows:,} rows.")
     if model:
         report["lengths"] = _lengths(sample_rows(train), text_column, model, max_length, owner)
         if report["lengths"]["truncated_share"] > 0.1:

@@ -117,6 +117,8 @@ def load(source: str, *, config: str | None = None, split: str | None = None):
     try:
         data = datasets.load_dataset(builder, data_files=files, **kwargs)
     except Exception as err:
+        if "corresponds to no data" in str(err):
+            raise DatasetError(f"'{Path(files['train'][0]).name}' has no rows.") from err
         raise DatasetError(
             f"'{Path(files['train'][0]).name}' could not be read as {builder.upper()}: {_first_line(err)}"
         ) from err
@@ -204,9 +206,13 @@ def require_columns(dataset, columns: dict[str, str | None]) -> None:
 
 
 def sample_rows(dataset, limit: int = ANALYSIS_ROWS, seed: int = 0):
+    """A seeded random sample of `limit` rows (in their original order), or all of them."""
+    import numpy as np
+
     if dataset.num_rows <= limit:
         return dataset
-    return dataset.shuffle(seed=seed).select(range(limit))
+    picked = np.random.default_rng(seed).choice(dataset.num_rows, size=limit, replace=False)
+    return dataset.select(np.sort(picked))
 
 
 def split(data, eval_split: float | str | None, label_column: str | None = None, seed: int = 42):
