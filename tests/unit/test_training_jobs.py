@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -81,15 +82,21 @@ def test_two_processes_train_one_model_with_gloo(tmp_path, tiny_models, reviews)
     path = write_config(tmp_path, tiny_models["bert-encoder"], reviews, epochs=1)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
-    done = subprocess.run(
+    proc = subprocess.Popen(
         [*command, "-m", "services", "train", str(path)],
         cwd=ROOT,
         env=env,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
-        timeout=300,
+        start_new_session=True,  # so a hang can be stopped with every worker
     )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    try:
+        output, _ = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0, output[-3000:]
     out = tmp_path / "out"
     assert (out / "config.json").exists() and (out / "model.safetensors").exists()
     summary = json.loads((out / "playground-model.json").read_text())

@@ -1,0 +1,146 @@
+"""Fine-tuning as a job of the app: the config checked and written as YAML, then `python -m services train
+CONFIG.yaml` as a supervised child process (the exact command the UI previews), and what a job left behind read back:
+curves from its metric events, the report and the model card from its output folder.
+
+A model trained from the app goes to the owner's own folder (`trained:<name>`); data files must be the owner's own
+uploads, a bundled sample or a Hub dataset: nobody trains on files of the server or of another owner.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+from services import datasets as data_sources
+from services.config import get_settings
+from services.errors import AccessDenied, PlaygroundError
+from services.jobs_child import launcher_command
+from services.models import TRAINED_PREFIX, trained_root
+from services.owners import owner_dir, safe_name
+from services.training_config import TrainConfig
+
+
+def uploads_root(owner: str) -> Path:
+    return owner_dir(get_settings().home / "uploads", owner)
+
+
+def check_source(source: str, owner: str) -> None:
+    """A file source must be the owner's own upload (or, where folders are allowed, a file outside the app's
+    storage); samples and Hub ids pass."""
+    source = (source or "").strip()
+    if source.startswith(data_sources.SAMPLE_PREFIX) or not (Path(source).suffix or source.startswith(("/", "~", "."))):
+        return
+    path = Path(source).expanduser().resolve()
+    settings = get_settings()
+    if path.is_relative_to(uploads_root(owner).resolve()):
+        return
+    if path.is_relative_to(settings.home.resolve()) or not settings.allow_local_paths:
+        raise AccessDenied("That file is not one of your uploads: upload it here first.")
+
+
+def config_path(owner: str, name: str) -> Path:
+    folder = owner_dir(get_settings().home / "configs", owner)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{safe_name(name, 'model')}-{uuid.uuid4().hex[:6]}.yaml"
+
+
+def prepare_config(config: TrainConfig | dict, owner: str, name: str, resume: bool = False) -> TrainConfig:
+    """The config as the job will run it: output into the owner's trained models under `name`."""
+    config = TrainConfig.from_dict(dict(config)) if isinstance(config, dict) else config
+    clean = safe_name(name or "", "")
+    if not clean or clean != (name or "").strip():
+        raise PlaygroundError("Name the model with letters, digits, '-', '_' or '.' (for example sentiment-minilm).")
+    check_source(config.dataset.source, owner)
+    out = trained_root(owner) / clean
+    if not resume and (out / "config.json").exists():
+        raise PlaygroundError(f"You already have a model called '{clean}': pick another name (nothing was overwritten).")
+    if not resume and out.exists() and any(out.iterdir()):
+        raise PlaygroundError(
+            f"'{clean}' holds an unfinished training: resume it, or pick another name (its checkpoints are kept)."
+        )
+    data = config.to_dict()
+    data.update(output_dir=str(out), resume=resume)
+    return TrainConfig.from_dict(data)
+
+
+def start(manager, owner: str, config: TrainConfig | dict, name: str, resume: bool = False, token: str | None = None) -> str:
+    """Start (or resume) a fine-tuning job; returns its id. A push token travels in the child's environment only."""
+    config = prepare_config(config, owner, name, resume)
+    path = config_path(owner, name)
+    path.write_text(config.to_yaml(), encoding="utf-8")
+    return manager.submit_command(
+        "train",
+        owner,
+        ["train", "--owner", owner, str(path)],
+        title=f"{'Resume' if resume else 'Fine-tune'} {name} ({config.task}, {config.model})",
+        config={"name": name, "task": config.task, "model": config.model, "output_dir": config.output_dir},
+        needs_gpu=True,
+        env={"PLAYGROUND_PUSH_TOKEN": token} if token else None,
+    )
+
+
+def preview_command(path: str = "job.yaml") -> str:
+    """The command a job runs, as a person would type it (python -m services train job.yaml)."""
+    command = launcher_command("services", ["train", path])
+    return " ".join(["python", *command[1:]])
+
+
+def curves(manager, job_id: str, owner: str) -> list[dict]:
+    """Every logged value of a job as rows {step, epoch, series, value}, for line plots."""
+    rows = []
+    for event in manager.events(job_id, owner, types=("metrics",)):
+        values, step = event.get("values") or {}, event.get("step")
+        for key, value in values.items():
+            if key in ("epoch", "total_flos") or key.startswith(("final_", "train_")) or not isinstance(value, int | float):
+                continue
+            if key.endswith(("runtime", "per_second", "grad_norm")):
+                continue
+            rows.append({"step": step or 0, "epoch": values.get("epoch") or 0, "series": key, "value": float(value)})
+    return rows
+
+
+def outputs(manager, job_id: str, owner: str) -> dict:
+    """What a finished training job left: its summary, report and the model id to use it by."""
+    record = manager.get(job_id, owner)
+    out = Path((record.config or {}).get("output_dir") or "")
+    report_path = out / "report.json"
+    report = json.loads(report_path.read_text()) if report_path.is_file() else {}
+    name = (record.config or {}).get("name")
+    ready = (out / "config.json").is_file()
+    return {
+        "status": record.status,
+        "summary": record.result or {},
+        "report": report,
+        "model_id": f"{TRAINED_PREFIX}{name}" if ready and name else None,
+        "folder": str(out) if ready else None,
+        "resumable": (out / "checkpoints").is_dir() and not ready,
+        "name": name,
+    }
+
+
+# Base models the form proposes per task: packaged ones work offline; Hub ones when online.
+_PACKAGED = {
+    "text-classification": ["all-minilm-l6-v2"],
+    "text-regression": ["all-minilm-l6-v2"],
+    "token-classification": ["all-minilm-l6-v2"],
+    "summarization": [],
+    "causal-lm": ["smollm2-135m-instruct"],
+}
+_HUB = {
+    "text-classification": ["distilbert/distilbert-base-uncased", "FacebookAI/roberta-base"],
+    "text-regression": ["distilbert/distilbert-base-uncased"],
+    "token-classification": ["distilbert/distilbert-base-cased", "google-bert/bert-base-cased"],
+    "summarization": ["google-t5/t5-small", "facebook/bart-base"],
+    "causal-lm": ["openai-community/gpt2", "HuggingFaceTB/SmolLM2-135M"],
+}
+
+
+def base_models(task: str, owner: str | None) -> list[str]:
+    """Model ids to offer for fine-tuning `task`: packaged, your trained models, and Hub models when online."""
+    from services import models, packs
+
+    offline = get_settings().offline
+    found = [m for m in _PACKAGED.get(task, []) if m in packs.PACKS and packs.PACKS[m].installed]
+    found += [e.id for e in models.trained_models(owner)]
+    return found + ([] if offline else _HUB.get(task, []))
