@@ -16,6 +16,7 @@ from starlette.middleware import Middleware
 
 from services.config import get_settings
 from services.jobs import JobManager
+from tabs import finetune as finetune_tab
 from tabs import header
 from tabs import jobs as jobs_tab
 from tabs import models as models_tab
@@ -37,11 +38,14 @@ def build_app(manager: JobManager | None = None) -> gr.Blocks:
                 pipelines = pipelines_tab.build(manager)
             with gr.Tab("Tokenizers", id="tokenizers"):
                 tokenizers = tokenizers_tab.build(manager)
+            with gr.Tab("Fine-tune", id="finetune"):
+                finetune = finetune_tab.build(manager)
             with gr.Tab("Models", id="models"):
                 models = models_tab.build(manager)
             with gr.Tab("Jobs", id="jobs"):
                 jobs = jobs_tab.build(manager)
         jobs_tab.follow(tabs, jobs)
+        _try_in_pipelines(tabs, finetune, pipelines)
         demo.load(header.environment_html, None, env_status, api_visibility="private")
         demo.load(
             pipelines.on_task, [pipelines.form.task, pipelines.form.text], pipelines.task_outputs,
@@ -50,9 +54,23 @@ def build_app(manager: JobManager | None = None) -> gr.Blocks:
         demo.load(
             tokenizers.on_load, tokenizers.load_inputs, tokenizers.load_outputs, api_visibility="private",
         )  # fmt: skip
+        demo.load(finetune.on_load, None, finetune.load_outputs, api_visibility="private")
         demo.load(models.listing, [models.task, models.show_all], models.table, api_visibility="private")
         demo.load(jobs.view, [jobs.selected], jobs.outputs, api_visibility="private")
     return demo
+
+
+def _try_in_pipelines(tabs: gr.Tabs, finetune, pipelines) -> None:
+    """ "Try it": open the Pipelines tab on the task of the model just trained, with that model selected."""
+    form = pipelines.form
+    finetune.try_it.click(
+        lambda task: {tabs: gr.Tabs(selected="pipelines"), form.task: task},
+        [finetune.pipeline_task],
+        [tabs, form.task],
+        api_visibility="private",
+    ).then(pipelines.on_task, [form.task, form.text], pipelines.task_outputs, api_visibility="private").then(
+        lambda model_id: model_id, [finetune.model_id], [form.model], api_visibility="private"
+    )
 
 
 def launch_kwargs() -> dict:

@@ -272,3 +272,17 @@ def write_model_card(
     path = Path(folder) / "README.md"
     path.write_text(model_card(folder, config, summary, report, history, repo_id), encoding="utf-8")
     return path
+
+
+def refresh_model_card(folder: str | Path, repo_id: str) -> Path:
+    """Rewrite a fine-tuned model's card for the repo it is pushed to (its snippet loads from that repo)."""
+    from services.training_config import TrainConfig
+
+    folder = Path(folder)
+    summary_path, report_path = folder / "playground-model.json", folder / "report.json"
+    if not summary_path.is_file() or not (folder / "job.yaml").is_file():
+        return folder / "README.md"  # not a model trained here: leave its card as it is
+    config = TrainConfig.from_yaml(folder / "job.yaml")
+    report = json.loads(report_path.read_text()) if report_path.is_file() else {}
+    history = report.pop("history", [])
+    return write_model_card(folder, config, json.loads(summary_path.read_text()), report, history, repo_id)

@@ -148,6 +148,28 @@ _EXAMPLES = {
 }
 
 
+def task_of(folder: str | Path) -> str:
+    """The task of a model fine-tuned here (from the summary it saved), else guessed from its config."""
+    import json
+
+    folder = Path(folder)
+    summary = folder / "playground-model.json"
+    if summary.is_file():
+        return json.loads(summary.read_text()).get("task", "text-classification")
+    config = json.loads((folder / "config.json").read_text()) if (folder / "config.json").is_file() else {}
+    architecture = " ".join(config.get("architectures") or [])
+    for marker, task in (
+        ("TokenClassification", "token-classification"),
+        ("SequenceClassification", "text-classification"),
+        ("ConditionalGeneration", "summarization"),
+        ("CausalLM", "causal-lm"),
+        ("LMHead", "causal-lm"),
+    ):
+        if marker in architecture:
+            return task
+    raise PlaygroundError("This model's task is unknown: a demo Space can be made for models trained here.")
+
+
 def space_name_for(model_id: str) -> str:
     """A default Space name: the model's name with `-demo`."""
     return re.sub(r"[^A-Za-z0-9._-]", "-", model_id.split("/")[-1])[:80] + "-demo"

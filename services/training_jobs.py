@@ -29,7 +29,9 @@ def check_source(source: str, owner: str) -> None:
     """A file source must be the owner's own upload (or, where folders are allowed, a file outside the app's
     storage); samples and Hub ids pass."""
     source = (source or "").strip()
-    if source.startswith(data_sources.SAMPLE_PREFIX) or not (Path(source).suffix or source.startswith(("/", "~", "."))):
+    if source.startswith(data_sources.SAMPLE_PREFIX) or not (
+        Path(source).suffix or source.startswith(("/", "~", "."))
+    ):
         return
     path = Path(source).expanduser().resolve()
     settings = get_settings()
@@ -54,7 +56,9 @@ def prepare_config(config: TrainConfig | dict, owner: str, name: str, resume: bo
     check_source(config.dataset.source, owner)
     out = trained_root(owner) / clean
     if not resume and (out / "config.json").exists():
-        raise PlaygroundError(f"You already have a model called '{clean}': pick another name (nothing was overwritten).")
+        raise PlaygroundError(
+            f"You already have a model called '{clean}': pick another name (nothing was overwritten)."
+        )
     if not resume and out.exists() and any(out.iterdir()):
         raise PlaygroundError(
             f"'{clean}' holds an unfinished training: resume it, or pick another name (its checkpoints are kept)."
@@ -64,7 +68,9 @@ def prepare_config(config: TrainConfig | dict, owner: str, name: str, resume: bo
     return TrainConfig.from_dict(data)
 
 
-def start(manager, owner: str, config: TrainConfig | dict, name: str, resume: bool = False, token: str | None = None) -> str:
+def start(
+    manager, owner: str, config: TrainConfig | dict, name: str, resume: bool = False, token: str | None = None
+) -> str:
     """Start (or resume) a fine-tuning job; returns its id. A push token travels in the child's environment only."""
     config = prepare_config(config, owner, name, resume)
     path = config_path(owner, name)
@@ -92,7 +98,11 @@ def curves(manager, job_id: str, owner: str) -> list[dict]:
     for event in manager.events(job_id, owner, types=("metrics",)):
         values, step = event.get("values") or {}, event.get("step")
         for key, value in values.items():
-            if key in ("epoch", "total_flos") or key.startswith(("final_", "train_")) or not isinstance(value, int | float):
+            if (
+                key in ("epoch", "total_flos")
+                or key.startswith(("final_", "train_"))
+                or not isinstance(value, int | float)
+            ):
                 continue
             if key.endswith(("runtime", "per_second", "grad_norm")):
                 continue

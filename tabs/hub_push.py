@@ -22,6 +22,7 @@ from tabs.session import friendly, owner_of
 @dataclass
 class PushPanel:
     repo_id: gr.Textbox
+    token: gr.Textbox
     status: gr.HTML
 
 
@@ -102,4 +103,81 @@ def build(
         return {status: html, timer: gr.Timer(active=not record.done)}
 
     timer.tick(poll, [job], [status, timer], api_visibility="private", show_progress="hidden")
-    return PushPanel(repo_id, status)
+    return PushPanel(repo_id, token, status)
+
+
+def _secret(typed: str, oauth: gr.OAuthToken | None) -> str:
+    secret = (oauth.token if oauth else "") or (typed or "").strip()
+    if not secret and oauth_enabled():
+        raise PushError("Sign in with Hugging Face (top right) to create a Space in your account.")
+    return secret
+
+
+def build_space(manager: JobManager, push: PushPanel, model_id: gr.State) -> gr.HTML:
+    """ "Create a demo Space" for a model pushed with `push`: a Gradio app that serves it, as a new Space repo."""
+    from services.spaces import space_name_for, task_of
+
+    with gr.Accordion("Create a demo Space", open=False):
+        gr.Markdown(
+            "Push the model first (above), then make a small Gradio app that serves it from the Hub. "
+            "The Space must be new: an existing name is refused, never overwritten. A private model needs the Space "
+            "to have a token, so keep the model public for a public demo."
+        )
+        with gr.Row(equal_height=True):
+            space_id = gr.Textbox(label="Space", placeholder="your-name/my-model-demo", scale=3, max_lines=1)
+            private = gr.Checkbox(label="Private", value=False, scale=1)
+            create = gr.Button("Create demo Space", scale=1)
+        status = gr.HTML()
+        job = gr.State(None)
+        timer = gr.Timer(1.0, active=False)
+
+    def suggest(repo: str, current: str):
+        if current or "/" not in (repo or ""):
+            return gr.update()
+        namespace, name = repo.strip().split("/", 1)
+        return f"{namespace}/{space_name_for(name)}"
+
+    push.repo_id.change(suggest, [push.repo_id, space_id], space_id, api_visibility="private")
+
+    @friendly
+    def ui_create(value, repo, space, is_private, typed, request: gr.Request, profile: gr.OAuthProfile | None,
+                  oauth: gr.OAuthToken | None):  # fmt: skip
+        owner = owner_of(request, profile)
+        if not value:
+            raise PushError("Train a model first, then push it: the demo serves the pushed model.")
+        repo, space = (repo or "").strip(), (space or "").strip()
+        if "/" not in repo or not is_valid_repo_id(repo):
+            raise PushError("Type the model's repo above (NAMESPACE/NAME) and push it first.")
+        if "/" not in space or not is_valid_repo_id(space):
+            raise PushError("Type the Space as NAMESPACE/NAME, for example your-name/my-model-demo.")
+        secret = _secret(typed, oauth)
+        from services.models import resolve
+
+        task = task_of(resolve(value, owner).location)
+        args = ["demo-space", "--owner", owner, repo, "--task", task, "--space-id", space]
+        if is_private:
+            args.append("--private")
+        job_id = manager.submit_command(
+            "push", owner, args, title=f"Demo Space {space}", config={"space_id": space, "model": repo},
+            env={"PLAYGROUND_PUSH_TOKEN": secret} if secret else None,
+        )  # fmt: skip
+        return {job: job_id, timer: gr.Timer(active=True), status: "<div class='pg-empty'>Starting…</div>"}
+
+    create.click(ui_create, [model_id, push.repo_id, space_id, private, push.token], [job, timer, status],
+                 api_visibility="private")  # fmt: skip
+
+    @friendly
+    def poll(job_id: str | None, request: gr.Request, profile: gr.OAuthProfile | None):
+        if not job_id:
+            return {timer: gr.Timer(active=False)}
+        record = manager.get(job_id, owner_of(request, profile))
+        html = detail_html(record)
+        if record.status == "succeeded" and record.result:
+            url = record.result.get("url", "")
+            html = (
+                f"<div class='pg-ok'>✓ Space created: <a href='{url}' target='_blank' rel='noopener'>{url}</a></div>"
+            )
+        return {status: html, timer: gr.Timer(active=not record.done)}
+
+    timer.tick(poll, [job], [status, timer], api_visibility="private", show_progress="hidden")
+    return status
