@@ -100,14 +100,14 @@ def build(manager: JobManager) -> FinetuneTab:
         cancel = gr.Button("Cancel", variant="stop", scale=1)
         resume = gr.Button("Resume from the last checkpoint", scale=1, visible=False)
     status = gr.HTML("<div class='pg-empty'>No training yet.</div>", elem_id="ft-status")
-    with gr.Row(equal_height=True):
+    with gr.Row(equal_height=True, visible=False) as plots:
         loss_plot = gr.LinePlot(x="step", y="value", color="series", title="Loss", height=260, x_title="step")
         metric_plot = gr.LinePlot(x="step", y="value", color="series", title="Evaluation", height=260, x_title="step")
     with gr.Accordion("Log", open=False):
         logs = gr.Code(language=None, lines=8, max_lines=14, interactive=False)
     result = gr.HTML(elem_id="ft-result")
     with gr.Row():
-        try_it = gr.Button("Try it in Pipelines", visible=False, scale=0)
+        try_it = gr.Button("Try it in Pipelines", visible=False, scale=0, min_width=220)
     job, model_id, pipeline_task = gr.State(None), gr.State(None), gr.State("text-classification")
     timer = gr.Timer(2.0, active=False)
     push = hub_push.build(manager, _folder_of, model_id, prepare=_card_for)
@@ -280,6 +280,7 @@ def build(manager: JobManager) -> FinetuneTab:
             loss_plot: _frame([r for r in rows if r["series"] in _LOSS]),
             metric_plot: _frame([r for r in rows if r["series"].startswith("eval_") and r["series"] not in _LOSS]),
             logs: "\n".join(manager.logs(job_id, owner, tail=60)),
+            plots: gr.update(visible=bool(rows)),
         }
         if record.done:
             out = training_jobs.outputs(manager, job_id, owner)
@@ -290,7 +291,19 @@ def build(manager: JobManager) -> FinetuneTab:
             update[pipeline_task] = _pipeline_task(out["summary"].get("task") or (record.config or {}).get("task"))
         return update
 
-    poll_outputs = [status, timer, loss_plot, metric_plot, logs, result, model_id, try_it, resume, pipeline_task]
+    poll_outputs = [
+        status,
+        timer,
+        plots,
+        loss_plot,
+        metric_plot,
+        logs,
+        result,
+        model_id,
+        try_it,
+        resume,
+        pipeline_task,
+    ]
     timer.tick(poll, [job], poll_outputs, api_visibility="private", show_progress="hidden")
 
     @friendly

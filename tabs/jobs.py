@@ -10,6 +10,7 @@ import datetime as dt
 import html
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import gradio as gr
 
@@ -72,6 +73,16 @@ def rows(records: list[JobRecord]) -> list[list[str]]:
         ]
         for r in records
     ]
+
+
+def public(record: JobRecord) -> dict:
+    """A job as API clients see it: artifacts by name and kind (a `path` key would read as a file to download)."""
+    data = record.to_dict()
+    data["artifacts"] = [
+        {"name": Path(str(a.get("path", ""))).name, **{k: v for k, v in a.items() if k != "path"}}
+        for a in data.get("artifacts") or []
+    ]
+    return data
 
 
 def retryable(record: JobRecord | None) -> bool:
@@ -211,18 +222,18 @@ def _api(manager: JobManager) -> None:
     @friendly
     def jobs(request: gr.Request, profile: gr.OAuthProfile | None) -> list[dict]:
         """List your jobs, newest first."""
-        return [r.to_dict() for r in manager.list(owner_of(request, profile))]
+        return [public(r) for r in manager.list(owner_of(request, profile))]
 
     @friendly
     def job(job_id: str, request: gr.Request, profile: gr.OAuthProfile | None) -> dict:
         """One of your jobs, with its last 200 log lines."""
         owner = owner_of(request, profile)
-        return {**manager.get(job_id, owner).to_dict(), "logs": manager.logs(job_id, owner)}
+        return {**public(manager.get(job_id, owner)), "logs": manager.logs(job_id, owner)}
 
     @friendly
     def cancel_job(job_id: str, request: gr.Request, profile: gr.OAuthProfile | None) -> dict:
         """Ask one of your jobs to stop (it saves its work first)."""
-        return manager.cancel(job_id, owner_of(request, profile)).to_dict()
+        return public(manager.cancel(job_id, owner_of(request, profile)))
 
     @friendly
     def retry_job(
@@ -230,7 +241,7 @@ def _api(manager: JobManager) -> None:
     ) -> dict:
         """Start one of your failed, cancelled or interrupted jobs again as a new job; returns the new job."""
         owner = owner_of(request, profile)
-        return manager.get(start_again(manager, job_id, owner, oauth), owner).to_dict()
+        return public(manager.get(start_again(manager, job_id, owner, oauth), owner))
 
     gr.api(jobs, api_name="jobs")
     gr.api(retry_job, api_name="retry_job")

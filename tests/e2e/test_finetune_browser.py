@@ -1,0 +1,86 @@
+"""The Fine-tune tab in headless Chromium: look at the bundled sentiment data, fine-tune the packaged MiniLM for a
+fraction of an epoch, read the report, open the model in the Pipelines tab and run it; switch to NER.
+
+The tests run in order on one page. Screenshots go to test-artifacts/screenshots/finetune-*.png; the finished run
+is also saved as the README's assets/screenshots/finetune.png.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import chromium_page
+
+pytestmark = pytest.mark.e2e
+
+README_SHOTS = Path(__file__).resolve().parents[2] / "assets" / "screenshots"
+
+
+@pytest.fixture(scope="module")
+def page(live_app):
+    with chromium_page(live_app["url"], height=1000) as page:
+        yield page
+
+
+@pytest.fixture(scope="module")
+def shots(artifacts_dir):
+    folder = artifacts_dir / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def field(page, label):
+    return page.get_by_label(label, exact=True).filter(visible=True)
+
+
+def test_the_data_is_previewed_and_checked(page, shots):
+    from playwright.sync_api import expect
+
+    page.get_by_role("tab", name="Fine-tune", exact=True).click()
+    page.get_by_role("button", name="Look at the data").click()
+    report = page.locator("#ft-data-report")
+    expect(report).to_contain_text("1,040", timeout=60_000)
+    expect(report).to_contain_text("negative")
+    expect(report).to_contain_text("Token lengths")
+    assert report.locator(".pg-hist-bar").count() >= 5
+    page.screenshot(path=str(shots / "finetune-data.png"), full_page=True)
+
+
+def test_a_short_training_reports_and_opens_in_pipelines(page, shots):
+    from playwright.sync_api import expect
+
+    field(page, "3 · Epochs").fill("0.3")
+    field(page, "Name of the new model").fill("browser-sentiment")
+    page.get_by_role("button", name="Start training").click()
+    result = page.locator("#ft-result")
+    expect(result.locator(".pg-ok")).to_contain_text("trained:browser-sentiment", timeout=240_000)
+    expect(result).to_contain_text("Confusion matrix")
+    expect(result).to_contain_text("Test split")
+    expect(page.locator("#ft-status")).to_contain_text("succeeded")
+    page.wait_for_timeout(1500)  # the curves finish drawing
+    page.screenshot(path=str(shots / "finetune-result.png"), full_page=True)
+    shutil.copyfile(shots / "finetune-result.png", README_SHOTS / "finetune.png")
+
+    page.get_by_role("button", name="Try it in Pipelines").click()
+    expect(page.get_by_role("tab", name="Pipelines", exact=True)).to_have_attribute("aria-selected", "true")
+    expect(field(page, "Model").first).to_have_value("trained:browser-sentiment", timeout=20_000)
+    text = page.locator("#pl-text textarea")
+    text.fill("I loved every minute of this film.")
+    page.get_by_role("button", name="Run", exact=True).click()
+    expect(page.get_by_text(re.compile("positive|negative")).first).to_be_visible(timeout=60_000)
+
+
+def test_switching_to_ner_proposes_the_ner_sample(page):
+    from playwright.sync_api import expect
+
+    page.get_by_role("tab", name="Fine-tune", exact=True).click()
+    field(page, "2 · Task").click()
+    page.get_by_role("option", name="Token classification (NER)").click()
+    expect(field(page, "Sample")).to_have_value("samples/ner", timeout=10_000)
+    expect(field(page, "Text column")).to_have_value("tokens")
+    page.get_by_role("button", name="Look at the data").click()
+    expect(page.locator("#ft-data-report")).to_contain_text("B-PER", timeout=60_000)
