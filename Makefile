@@ -45,6 +45,7 @@ bench: setup browser
 	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.startup
 	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.pipelines
 	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.tokenizers
+	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.training
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts

@@ -274,11 +274,12 @@ def build(manager: JobManager) -> FinetuneTab:
         owner = owner_of(request, profile)
         record = manager.get(job_id, owner)
         rows = training_jobs.curves(manager, job_id, owner)
+        evals = [r for r in rows if r["series"].startswith("eval_") and r["series"] not in _LOSS]
         update = {
             status: detail_html(record),
             timer: gr.Timer(active=not record.done),
             loss_plot: _frame([r for r in rows if r["series"] in _LOSS]),
-            metric_plot: _frame([r for r in rows if r["series"].startswith("eval_") and r["series"] not in _LOSS]),
+            metric_plot: gr.update(value=_frame(evals), visible=_curve(evals)),
             logs: "\n".join(manager.logs(job_id, owner, tail=60)),
             plots: gr.update(visible=bool(rows)),
         }
@@ -323,6 +324,11 @@ def _frame(rows: list[dict]):
     import pandas as pd
 
     return pd.DataFrame(rows or [], columns=["step", "epoch", "series", "value"])
+
+
+def _curve(rows: list[dict]) -> bool:
+    """A line needs two points: with one evaluation so far the plot would be an empty frame."""
+    return len({r["step"] for r in rows}) >= 2
 
 
 def _pipeline_task(task: str | None) -> str:

@@ -89,7 +89,7 @@ def preview_updates(panel: DataPanel, info: dict) -> dict:
     }
 
 
-def _cell(value) -> str:
-    if isinstance(value, list):
-        return " ".join(map(str, value))
-    return "" if value is None else str(value)
+def _cell(value, limit: int = 160) -> str:
+    """A preview cell: lists joined, long texts cut so every column stays in view."""
+    text = " ".join(map(str, value)) if isinstance(value, list) else "" if value is None else str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

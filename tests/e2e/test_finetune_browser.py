@@ -8,16 +8,12 @@ is also saved as the README's assets/screenshots/finetune.png.
 from __future__ import annotations
 
 import re
-import shutil
-from pathlib import Path
 
 import pytest
 
 from tests.e2e.conftest import chromium_page
 
 pytestmark = pytest.mark.e2e
-
-README_SHOTS = Path(__file__).resolve().parents[2] / "assets" / "screenshots"
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +59,6 @@ def test_a_short_training_reports_and_opens_in_pipelines(page, shots):
     expect(page.locator("#ft-status")).to_contain_text("succeeded")
     page.wait_for_timeout(1500)  # the curves finish drawing
     page.screenshot(path=str(shots / "finetune-result.png"), full_page=True)
-    shutil.copyfile(shots / "finetune-result.png", README_SHOTS / "finetune.png")
 
     page.get_by_role("button", name="Try it in Pipelines").click()
     expect(page.get_by_role("tab", name="Pipelines", exact=True)).to_have_attribute("aria-selected", "true")

@@ -205,3 +205,39 @@ def test_a_failed_push_job_is_started_again_with_a_token_handed_over_again(emu, 
     assert record.result["repo_id"] == "alice/retried" and record.title == "Push"
     with pytest.raises(PlaygroundError, match="Only a job that failed"):
         manager.retry(second, owner, {})
+
+
+def test_a_fine_tuned_model_is_pushed_with_its_card_and_loads_back(emu, tmp_path, settings, tiny_models):
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from services.cards import refresh_model_card
+    from services.training import train
+    from services.training_config import TrainConfig
+
+    rows = "text,label\n" + "".join(f"good {i},pos\nbad {i},neg\n" for i in range(12))
+    (tmp_path / "d.csv").write_text(rows)
+    folder = tmp_path / "model"
+    config = {
+        "task": "text-classification",
+        "model": str(tiny_models["bert-encoder"]),
+        "dataset": {"source": str(tmp_path / "d.csv"), "label_column": "label"},
+        "max_length": 16,
+        "training": {"num_train_epochs": 1},
+        "output_dir": str(folder),
+    }
+    train(TrainConfig.from_dict(config))
+    refresh_model_card(folder, "alice/fine-tuned")
+    result = push(folder, "alice/fine-tuned", token=ALICE)
+    back = download(emu, "alice/fine-tuned", tmp_path)
+    card = ModelCard.load(back / "README.md")
+    assert card.data.model_name == "fine-tuned" and card.data.pipeline_tag == "text-classification"
+    assert {r.metric_type for r in card.data.eval_results} >= {"accuracy", "f1"}
+    assert 'from_pretrained("alice/fine-tuned")' in card.text and result["files"] >= 8
+    tokenizer = AutoTokenizer.from_pretrained(back)
+    inputs = tokenizer("good 3", return_tensors="pt")
+    with torch.no_grad():
+        here = AutoModelForSequenceClassification.from_pretrained(folder)(**inputs).logits
+        there = AutoModelForSequenceClassification.from_pretrained(back)(**inputs).logits
+    assert torch.equal(here, there)
+    assert AutoModelForSequenceClassification.from_pretrained(back).config.id2label == {0: "neg", 1: "pos"}
