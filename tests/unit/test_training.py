@@ -222,3 +222,41 @@ def test_a_misnamed_column_names_the_real_ones(tmp_path, tiny_models, data, sett
     cfg = config(tmp_path, "text-classification", tiny_models["bert-encoder"], data["classes"], label="labels")
     with pytest.raises(PlaygroundError, match="Did you mean 'label'"):
         train(cfg)
+
+
+def test_a_batch_that_does_not_fit_is_a_sentence_with_a_suggestion(tmp_path, tiny_models, data, settings, monkeypatch):
+    import torch
+    from transformers import Trainer
+
+    def out_of_memory(self, *args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(Trainer, "train", out_of_memory)
+    cfg = config(tmp_path, "text-classification", tiny_models["bert-encoder"], data["classes"], label="label",
+                 training={"per_device_train_batch_size": 64})  # fmt: skip
+    with pytest.raises(PlaygroundError, match=r"did not fit in memory\. Try a batch size of 32"):
+        train(cfg)
+    assert (tmp_path / "out" / "job.yaml").exists()  # what was made stays
+
+
+def test_a_loss_that_turns_nan_stops_training_with_a_sentence(tmp_path, tiny_models, data, settings, monkeypatch):
+    from types import SimpleNamespace
+
+    from transformers import Trainer, TrainerControl
+
+    from services.events import EventWriter
+    from services.training_run import _callback
+
+    callback = _callback(EventWriter(), causal=False)
+    callback.trainer = SimpleNamespace(diverged=False)
+    state = SimpleNamespace(epoch=0.5, global_step=3)
+    control = callback.on_log(None, state, TrainerControl(), logs={"loss": float("nan")})
+    assert control.should_training_stop and callback.trainer.diverged
+
+    def diverging(self, *args, **kwargs):
+        self.diverged = True
+
+    monkeypatch.setattr(Trainer, "train", diverging)
+    cfg = config(tmp_path, "text-classification", tiny_models["bert-encoder"], data["classes"], label="label")
+    with pytest.raises(PlaygroundError, match="NaN or infinite: the learning rate is too high"):
+        train(cfg)
