@@ -17,6 +17,9 @@
                                                  {"url", "commit", ...}
     python -m services train CONFIG.yaml         fine-tune a model; writes the model, metrics.json, README.md, job.yaml
                                                  and events.jsonl to output_dir (see services.training_config)
+    python -m services rag ingest --collection NAME FILE...   index documents (a job in the app)
+    python -m services rag ask --collection NAME QUESTION [--top-k K]
+                                                 prints {"answer", "citations": [{"source", "text", "score", "page"}]}
     python -m services demo-space MODEL_ID --task TASK --space-id NAMESPACE/NAME [--title T] [--private]
                                                  a Gradio demo Space for a model on the Hub; prints {"url", ...}
     python -m services train-tokenizer CONFIG.yaml
@@ -165,6 +168,27 @@ def cmd_train(args: argparse.Namespace) -> None:
     _print(train(TrainConfig.from_yaml(args.config), owner=args.owner))
 
 
+def cmd_rag(args: argparse.Namespace) -> None:
+    from services import rag
+    from services.events import EventWriter
+
+    if args.rag_command == "ingest":
+        events = EventWriter()
+        summary = rag.ingest(
+            args.collection,
+            args.files,
+            args.owner,
+            chunk_size=args.chunk_size,
+            overlap=args.overlap,
+            progress=events.progress,
+        )
+        events.result(summary)
+        _print(summary)
+    else:
+        result = rag.ask(args.collection, args.question, args.owner, top_k=args.top_k)
+        _print({"answer": result["answer"], "citations": result["citations"]})
+
+
 def cmd_push(args: argparse.Namespace) -> None:
     from services.events import EventWriter
     from services.hub import push
@@ -256,6 +280,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--new-repo", action="store_true", help="refuse to write into a repo that already exists")
     p = add("train", cmd_train, "Fine-tune a model from a YAML config (see services.training_config.TrainConfig).")
     p.add_argument("config", help="YAML with task, model, dataset, max_length, training, output_dir, ...")
+    p = add("rag", cmd_rag, "Index documents into a collection, or ask it a question.")
+    rag_sub = p.add_subparsers(dest="rag_command", required=True)
+    ingest = rag_sub.add_parser("ingest", help="add files (TXT, MD, HTML, PDF, DOCX, CSV, ZIP) to a collection")
+    ingest.add_argument("--collection", required=True)
+    ingest.add_argument("--owner", default=argparse.SUPPRESS, help="act as this owner")
+    ingest.add_argument("--chunk-size", type=int, default=160, help="tokens per chunk (default 160)")
+    ingest.add_argument("--overlap", type=int, default=32, help="tokens shared by neighbouring chunks (default 32)")
+    ingest.add_argument("files", nargs="+")
+    ask = rag_sub.add_parser("ask", help='answer from a collection; prints {"answer", "citations"}')
+    ask.add_argument("--collection", required=True)
+    ask.add_argument("--owner", default=argparse.SUPPRESS, help="act as this owner")
+    ask.add_argument("--top-k", type=int, default=4)
+    ask.add_argument("question")
     p = add("demo-space", cmd_demo_space, "Create a Gradio Space that serves a model already on the Hub.")
     p.add_argument("model_id", help="the model's Hub id, e.g. alice/sentiment-minilm")
     p.add_argument("--task", required=True, help="text-classification, token-classification, summarization, ...")

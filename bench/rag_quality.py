@@ -1,0 +1,73 @@
+"""RAG quality on bench/rag_eval (12 invented documents, 48 questions): retrieval hit rate and answer accuracy.
+
+    python -m bench.rag_quality [--chunk-size 160] [--overlap 32] [--top-k 4] [--sentences 3] [--full-chunks]
+                                [--no-answers] [--limit N]
+
+Retrieval: the question's document among the top 3 citations (goal >= 90%). Answers: one of the question's
+`accept` strings in the packaged SmolLM2-135M-Instruct's answer (goal >= 75%).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+EVAL = ROOT / "bench" / "rag_eval"
+
+
+def evaluate(chunk_size: int, overlap: int, top_k: int, sentences: int, full: bool, answers: bool, limit: int | None,
+             weight: float = 0.5, verbose: bool = False) -> dict:  # fmt: skip
+    from services import rag
+
+    questions = [json.loads(line) for line in (EVAL / "questions.jsonl").read_text().splitlines() if line.strip()]
+    questions = questions[:limit] if limit else questions
+    owner = f"bench:{chunk_size}-{overlap}"
+    rag.ingest("eval", sorted((EVAL / "docs").glob("*.md")), owner, chunk_size=chunk_size, overlap=overlap)
+    found = right = 0
+    started = time.perf_counter()
+    for q in questions:
+        hits = rag.retrieve("eval", q["question"], owner, top_k=top_k, hybrid_weight=weight)
+        top3 = [h.source for h in hits[:3]]
+        found += q["document"] in top3
+        if answers:
+            if sentences != 3 or full:
+                rag._select_sentences(hits, rag.embed([q["question"]])[0], rag.EMBEDDER, per_chunk=sentences)
+            answer = rag.ask("eval", q["question"], owner, top_k=top_k, hybrid_weight=weight)["answer"]
+            ok = any(a.lower() in answer.lower() for a in q["accept"])
+            right += ok
+            if verbose and not ok:
+                print(f"  ✗ {q['question']} -> {answer!r} (want {q['answer']}; top {top3})")
+    n = len(questions)
+    return {"retrieval": found / n, "answers": right / n if answers else None, "n": n,
+            "seconds": time.perf_counter() - started}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--chunk-size", type=int, default=160)
+    parser.add_argument("--overlap", type=int, default=32)
+    parser.add_argument("--top-k", type=int, default=4)
+    parser.add_argument("--sentences", type=int, default=3)
+    parser.add_argument("--weight", type=float, default=0.5)
+    parser.add_argument("--full-chunks", action="store_true")
+    parser.add_argument("--no-answers", action="store_true")
+    parser.add_argument("--limit", type=int)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as home:
+        os.environ.setdefault("PLAYGROUND_HOME", home)
+        result = evaluate(args.chunk_size, args.overlap, args.top_k, args.sentences, args.full_chunks,
+                          not args.no_answers, args.limit, args.weight, args.verbose)  # fmt: skip
+    answers = "—" if result["answers"] is None else f"{result['answers']:.0%}"
+    print(f"chunk {args.chunk_size}/{args.overlap}, top-k {args.top_k}, weight {args.weight}: right document in top 3 "
+          f"{result['retrieval']:.0%}, right fact in the answer {answers} "
+          f"(n={result['n']}, {result['seconds']:.0f} s)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

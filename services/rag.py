@@ -1,0 +1,254 @@
+"""RAG: your documents, retrieved and cited, answered by a model you choose.
+
+- `ingest(collection, files, owner)`: text out of each file (services.rag_extract), chunks in tokens of the embedding
+  model's tokenizer (services.rag_chunk), embeddings with sentence-transformers, stored per owner
+  (services.rag_store); the same file twice is skipped by its SHA-256.
+- `retrieve(...)`: BM25 and vector search fused by reciprocal rank (services.rag_index), optionally re-ranked by a
+  cross-encoder (on a Space; needs the Hub); every hit keeps its ranks and scores for the retrieval inspector.
+- `stream_answer(...)` / `ask(...)`: a chat model answers from numbered sources and cites them as [1], [2]. For a
+  small model the sources are the sentences of each chunk closest to the question (measured in bench/rag.py), and a
+  question no source is close to is answered "the documents do not say" without asking the model.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from services import rag_index
+from services.errors import PlaygroundError
+from services.rag_chunk import sentences
+from services.rag_ingest import (  # noqa: F401  (re-exported: services.rag is the face of RAG)
+    EMBEDDER,
+    _embedding_text,
+    collections,
+    embed,
+    ensure_demo,
+    ingest,
+    preview,
+    reranker,
+)
+from services.rag_store import DEMO, Collection, CollectionError
+
+logger = logging.getLogger(__name__)
+
+CHAT_MODEL = "smollm2-135m-instruct"
+NOT_FOUND = "The documents do not say. I could not find this in them."
+# Below this cosine similarity between the question and the best chunk, nothing in the documents is about it.
+RELEVANCE_FLOOR = 0.25
+SYSTEM_PROMPT = (
+    "You answer questions using only the numbered sources. Answer in one or two short sentences and cite the "
+    "source you used like [1]. If the sources do not contain the answer, say that the documents do not say."
+)
+
+
+@dataclass
+class Hit:
+    chunk_id: int
+    text: str
+    source: str
+    page: int | None
+    heading: str | None
+    fused: float
+    rank: int
+    vector_rank: int | None = None
+    vector_score: float | None = None
+    bm25_rank: int | None = None
+    bm25_score: float | None = None
+    rerank_rank: int | None = None
+    rerank_score: float | None = None
+    sentences: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+# ---- retrieval ----------------------------------------------------------------------------------------------
+
+
+class _Indexes:
+    """Opened collections (BM25 + FAISS), rebuilt when the collection's version changes. Small LRU, one lock."""
+
+    def __init__(self, size: int = 8):
+        self.size = size
+        self.items: OrderedDict[str, tuple[int, rag_index.BM25, object]] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, store: Collection):
+        key = str(store.folder)
+        version = store.version
+        with self.lock:
+            cached = self.items.get(key)
+            if cached and cached[0] == version:
+                self.items.move_to_end(key)
+                return cached[1], cached[2]
+        rows = store.chunks()
+        bm25 = rag_index.BM25([r["id"] for r in rows], [_embedding_text(r["text"], r["heading"]) for r in rows])
+        ids, vectors = store.vectors()
+        index = rag_index.build_vectors(ids, np.asarray(vectors))
+        with self.lock:
+            self.items[key] = (version, bm25, index)
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+        return bm25, index
+
+
+_indexes = _Indexes()
+
+
+def open_collection(collection: str, owner: str) -> Collection:
+    if collection == DEMO:
+        return ensure_demo()
+    return Collection.open(collection, owner)
+
+
+def retrieve(
+    collection: str,
+    question: str,
+    owner: str,
+    *,
+    top_k: int = 4,
+    hybrid_weight: float = 0.5,
+    rerank: bool = False,
+) -> list[Hit]:
+    """The `top_k` chunks for a question, best first, with every rank and score that led there."""
+    question = (question or "").strip()
+    if not question:
+        raise PlaygroundError("Type a question first.")
+    if not 1 <= int(top_k) <= 20:
+        raise PlaygroundError("top-k must be between 1 and 20.")
+    store = open_collection(collection, owner)
+    if not store.documents():
+        raise CollectionError(f"'{collection}' has no documents yet: upload some first.")
+    bm25, index = _indexes.get(store)
+    pool = max(int(top_k) * 5, 20)
+    query = embed([question], store.meta().get("model", EMBEDDER))[0]
+    vector_hits = rag_index.search_vectors(index, query, pool)
+    bm25_hits = bm25.search(question, pool)
+    weight = min(max(float(hybrid_weight), 0.0), 1.0)
+    fused = rag_index.fuse(vector_hits, bm25_hits, weight)[: pool if rerank else int(top_k)]
+    rows = {r["id"]: r for r in store.chunks([c for c, _ in fused])}
+    v_rank = {c: (i + 1, s) for i, (c, s) in enumerate(vector_hits)}
+    b_rank = {c: (i + 1, s) for i, (c, s) in enumerate(bm25_hits)}
+    hits = []
+    for rank, (c, score) in enumerate(fused, 1):
+        if c in rows:
+            row, (vr, vs), (br, bs) = rows[c], v_rank.get(c, (None, None)), b_rank.get(c, (None, None))
+            hits.append(Hit(c, row["text"], row["source"], row["page"], row["heading"], score, rank, vr, vs, br, bs))
+    if rerank and hits:
+        scores = reranker().predict([(question, h.text) for h in hits])
+        order = np.argsort(-np.asarray(scores))
+        for position, i in enumerate(order, 1):
+            hits[i].rerank_rank, hits[i].rerank_score = position, float(scores[i])
+        hits = [hits[i] for i in order[: int(top_k)]]
+    hits = hits[: int(top_k)]
+    _select_sentences(hits, query, store.meta().get("model", EMBEDDER))
+    return hits
+
+
+def _select_sentences(hits: list[Hit], query: np.ndarray, model: str, per_chunk: int = 3) -> None:
+    """The sentences of each hit closest to the question, in reading order (what a small model is shown)."""
+    pieces = [(i, h.text[a:b]) for i, h in enumerate(hits) for a, b in sentences(h.text)]
+    if not pieces:
+        return
+    scores = embed([p for _, p in pieces], model) @ query
+    by_hit: dict[int, list[tuple[int, float, str]]] = {}
+    for order, ((i, text), score) in enumerate(zip(pieces, scores, strict=True)):
+        by_hit.setdefault(i, []).append((order, float(score), text))
+    for i, items in by_hit.items():
+        best = sorted(sorted(items, key=lambda t: -t[1])[:per_chunk])
+        hits[i].sentences = [text for _, _, text in best]
+
+
+# ---- answering ----------------------------------------------------------------------------------------------
+
+
+def build_prompt(question: str, hits: list[Hit], system_prompt: str | None = None, full_chunks: bool = False) -> list:
+    sources = "\n".join(
+        f"[{n}] ({hit.source}{f', page {hit.page}' if hit.page else ''}) "
+        + (hit.text if full_chunks or not hit.sentences else " ".join(hit.sentences)).replace("\n", " ")
+        for n, hit in enumerate(hits, 1)
+    )
+    return [
+        {"role": "system", "content": system_prompt or SYSTEM_PROMPT},
+        {"role": "user", "content": f"Sources:\n{sources}\n\nQuestion: {question}"},
+    ]
+
+
+def citations(hits: list[Hit]) -> list[dict]:
+    return [
+        {
+            "source": h.source,
+            "text": h.text,
+            "score": round(h.fused, 6),
+            "page": h.page,
+        }
+        for h in hits
+    ]
+
+
+def relevant(hits: list[Hit]) -> bool:
+    best = max((h.vector_score or 0.0) for h in hits) if hits else 0.0
+    return best >= RELEVANCE_FLOOR
+
+
+def stream_answer(
+    collection: str,
+    question: str,
+    owner: str,
+    *,
+    top_k: int = 4,
+    hybrid_weight: float = 0.5,
+    rerank: bool = False,
+    model: str = CHAT_MODEL,
+    temperature: float = 0.0,
+    max_new_tokens: int = 96,
+    system_prompt: str | None = None,
+    history: list[dict] | None = None,
+) -> Iterator[dict]:
+    """Yields {"answer": text so far, "citations", "hits"}; the first yield comes right after retrieval."""
+    from services.pipelines import stream
+
+    hits = retrieve(collection, question, owner, top_k=top_k, hybrid_weight=hybrid_weight, rerank=rerank)
+    found = {"citations": citations(hits), "hits": [h.to_dict() for h in hits]}
+    if not relevant(hits):
+        yield {"answer": NOT_FOUND, **found, "relevant": False}
+        return
+    yield {"answer": "", **found, "relevant": True}
+    messages = build_prompt(question, hits, system_prompt)
+    if history:  # earlier turns (without their sources) give the model the conversation
+        messages = [messages[0], *history[-4:], messages[1]]
+    text = ""
+    params = {"max_new_tokens": int(max_new_tokens), "temperature": float(temperature) or None}
+    for part in stream(model, messages, owner=owner, **params):
+        text = part.get("text", text)
+        yield {"answer": text, **found, "relevant": True}
+    final = tidy(text, hits)
+    if final != text:
+        yield {"answer": final, **found, "relevant": True}
+
+
+def tidy(answer: str, hits: list[Hit]) -> str:
+    """Citations kept to sources that exist; an answer without any gets the source it draws most words from."""
+    answer = re.sub(r"\[(\d+)\]", lambda m: m.group(0) if 1 <= int(m.group(1)) <= len(hits) else "", answer).strip()
+    if not answer or re.search(r"\[\d+\]", answer):
+        return answer or NOT_FOUND
+    words = set(rag_index.words(answer))
+    overlap = [len(words & set(rag_index.words(" ".join(h.sentences) or h.text))) for h in hits]
+    if hits and max(overlap) > 0:
+        answer += f" [{int(np.argmax(overlap)) + 1}]"
+    return answer
+
+
+def ask(collection: str, question: str, owner: str, **options) -> dict:
+    """The whole answer at once: {"answer", "citations"} (the CLI contract), plus the hits."""
+    last: dict = {}
+    for last in stream_answer(collection, question, owner, **options):  # noqa: B007 - the final state is the answer
+        pass
+    return {"answer": last.get("answer", NOT_FOUND), "citations": last.get("citations", []), "hits": last.get("hits")}
