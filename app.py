@@ -21,6 +21,7 @@ from tabs import header
 from tabs import jobs as jobs_tab
 from tabs import models as models_tab
 from tabs import pipelines as pipelines_tab
+from tabs import rag as rag_tab
 from tabs import tokenizers as tokenizers_tab
 from tabs.session import OwnerCookieMiddleware
 
@@ -40,6 +41,8 @@ def build_app(manager: JobManager | None = None) -> gr.Blocks:
                 tokenizers = tokenizers_tab.build(manager)
             with gr.Tab("Fine-tune", id="finetune"):
                 finetune = finetune_tab.build(manager)
+            with gr.Tab("RAG chat", id="rag"):
+                rag_chat = rag_tab.build(manager)
             with gr.Tab("Models", id="models"):
                 models = models_tab.build(manager)
             with gr.Tab("Jobs", id="jobs"):
@@ -55,6 +58,7 @@ def build_app(manager: JobManager | None = None) -> gr.Blocks:
             tokenizers.on_load, tokenizers.load_inputs, tokenizers.load_outputs, api_visibility="private",
         )  # fmt: skip
         demo.load(finetune.on_load, None, finetune.load_outputs, api_visibility="private")
+        demo.load(rag_chat.on_load, None, rag_chat.load_outputs, api_visibility="private")
         demo.load(models.listing, [models.task, models.show_all], models.table, api_visibility="private")
         demo.load(jobs.view, [jobs.selected], jobs.outputs, api_visibility="private")
     return demo

@@ -35,8 +35,6 @@ def evaluate(chunk_size: int, overlap: int, top_k: int, sentences: int, full: bo
         top3 = [h.source for h in hits[:3]]
         found += q["document"] in top3
         if answers:
-            if sentences != 3 or full:
-                rag._select_sentences(hits, rag.embed([q["question"]])[0], rag.EMBEDDER, per_chunk=sentences)
             answer = rag.ask("eval", q["question"], owner, top_k=top_k, hybrid_weight=weight)["answer"]
             ok = any(a.lower() in answer.lower() for a in q["accept"])
             right += ok
@@ -52,13 +50,17 @@ def main() -> None:
     parser.add_argument("--chunk-size", type=int, default=160)
     parser.add_argument("--overlap", type=int, default=32)
     parser.add_argument("--top-k", type=int, default=4)
-    parser.add_argument("--sentences", type=int, default=3)
+    parser.add_argument("--sentences", type=int, default=4, help="sentences shown to the model (over all passages)")
+    parser.add_argument("--bonus", type=float, default=0.3, help="weight of the question's words in a sentence")
     parser.add_argument("--weight", type=float, default=0.5)
     parser.add_argument("--full-chunks", action="store_true")
     parser.add_argument("--no-answers", action="store_true")
     parser.add_argument("--limit", type=int)
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args()
+    from services import rag
+
+    rag.PROMPT_SENTENCES, rag.WORD_BONUS = args.sentences, args.bonus
     with tempfile.TemporaryDirectory() as home:
         os.environ.setdefault("PLAYGROUND_HOME", home)
         result = evaluate(args.chunk_size, args.overlap, args.top_k, args.sentences, args.full_chunks,

@@ -29,10 +29,12 @@ from services.rag_ingest import (  # noqa: F401  (re-exported: services.rag is t
     _embedding_text,
     collections,
     embed,
+    embedder,
     ensure_demo,
     ingest,
     preview,
     reranker,
+    stage,
 )
 from services.rag_store import DEMO, Collection, CollectionError
 
@@ -40,6 +42,9 @@ logger = logging.getLogger(__name__)
 
 CHAT_MODEL = "smollm2-135m-instruct"
 NOT_FOUND = "The documents do not say. I could not find this in them."
+# What a small model is shown: the sentences most relevant to the question over all passages (bench/rag_quality.py).
+PROMPT_SENTENCES = 4
+WORD_BONUS = 0.3
 # Below this cosine similarity between the question and the best chunk, nothing in the documents is about it.
 RELEVANCE_FLOOR = 0.25
 SYSTEM_PROMPT = (
@@ -64,6 +69,7 @@ class Hit:
     rerank_rank: int | None = None
     rerank_score: float | None = None
     sentences: list[str] = field(default_factory=list)
+    scored: list[tuple[int, float, str]] = field(default_factory=list)  # (position, relevance, sentence)
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -148,20 +154,26 @@ def retrieve(
             hits[i].rerank_rank, hits[i].rerank_score = position, float(scores[i])
         hits = [hits[i] for i in order[: int(top_k)]]
     hits = hits[: int(top_k)]
-    _select_sentences(hits, query, store.meta().get("model", EMBEDDER))
+    _select_sentences(hits, query, store.meta().get("model", EMBEDDER), question)
     return hits
 
 
-def _select_sentences(hits: list[Hit], query: np.ndarray, model: str, per_chunk: int = 3) -> None:
-    """The sentences of each hit closest to the question, in reading order (what a small model is shown)."""
-    pieces = [(i, h.text[a:b]) for i, h in enumerate(hits) for a, b in sentences(h.text)]
+def _select_sentences(hits: list[Hit], query: np.ndarray, model: str, question: str = "", per_chunk: int = 3) -> None:
+    """Score every sentence of the hits against the question (cosine, plus a share of the question's words it
+    holds: names matter to a small model), and keep each hit's best ones in reading order."""
+    # Headings are context, not answers: they are left out here (the passage's heading prefixes its sentences).
+    pieces = [(i, h.text[a:b]) for i, h in enumerate(hits) for a, b in sentences(h.text) if h.text[a] != "#"]
     if not pieces:
         return
-    scores = embed([p for _, p in pieces], model) @ query
+    contexts = [_embedding_text(text, hits[i].heading) for i, text in pieces]
+    scores = embed(contexts, model) @ query
+    asked = set(rag_index.words(question))
     by_hit: dict[int, list[tuple[int, float, str]]] = {}
     for order, ((i, text), score) in enumerate(zip(pieces, scores, strict=True)):
-        by_hit.setdefault(i, []).append((order, float(score), text))
+        shared = len(asked & set(rag_index.words(text))) / len(asked) if asked else 0.0
+        by_hit.setdefault(i, []).append((order, float(score) + WORD_BONUS * shared, text))
     for i, items in by_hit.items():
+        hits[i].scored = items
         best = sorted(sorted(items, key=lambda t: -t[1])[:per_chunk])
         hits[i].sentences = [text for _, _, text in best]
 
@@ -169,11 +181,19 @@ def _select_sentences(hits: list[Hit], query: np.ndarray, model: str, per_chunk:
 # ---- answering ----------------------------------------------------------------------------------------------
 
 
-def build_prompt(question: str, hits: list[Hit], system_prompt: str | None = None, full_chunks: bool = False) -> list:
+def build_prompt(question: str, hits: list[Hit], system_prompt: str | None = None, budget: int | None = None) -> list:
+    """The chat messages: the system prompt, then the `budget` most relevant sentences over all hits, under the
+    number of the hit they come from (so [n] in the answer is the n-th citation), and the question."""
+    budget = PROMPT_SENTENCES if budget is None else budget
+    ranked = sorted(((score, n, order, text) for n, h in enumerate(hits, 1) for order, score, text in h.scored),
+                    reverse=True)[:budget]  # fmt: skip
+    chosen: dict[int, list[tuple[int, str]]] = {}
+    for _, n, order, text in ranked:
+        chosen.setdefault(n, []).append((order, text))
+    if not chosen:  # no sentence scores (a hit without sentences): whole passages
+        chosen = {n: [(0, h.text)] for n, h in enumerate(hits, 1)}
     sources = "\n".join(
-        f"[{n}] ({hit.source}{f', page {hit.page}' if hit.page else ''}) "
-        + (hit.text if full_chunks or not hit.sentences else " ".join(hit.sentences)).replace("\n", " ")
-        for n, hit in enumerate(hits, 1)
+        f"[{n}] " + " ".join(text for _, text in sorted(chosen[n])).replace("\n", " ") for n in sorted(chosen)
     )
     return [
         {"role": "system", "content": system_prompt or SYSTEM_PROMPT},

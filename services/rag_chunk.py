@@ -17,7 +17,7 @@ from services.rag_extract import Section
 DEFAULT_SIZE = 160
 DEFAULT_OVERLAP = 32
 # A sentence ends at . ! ? (or a run of them, with closing quotes/brackets) followed by space, or at a blank line.
-_SENTENCE = re.compile(r"[^\n.!?]*(?:[.!?]+[\"')\]]*(?=\s)|\n\s*\n|$)", re.S)
+_SENTENCE = re.compile(r"(?:[^\n.!?]|[.!?](?!\s|$))*(?:[.!?]+[\"')\]]*(?=\s|$)|\n|$)", re.S)
 
 
 @dataclass
