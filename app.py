@@ -102,6 +102,13 @@ def main() -> None:
     from services.tokenizers import warm_up
 
     warm_up()
+    # The shared demo collection of the RAG tab (the playground's own guide): embedded once (~15 s), then reused.
+    from services.rag import ensure_demo
+
+    try:
+        ensure_demo()
+    except Exception:  # the chat still works on the visitor's own collections
+        logger.exception("The RAG demo collection could not be built")
 
     demo = build_app(manager)
     demo.queue(default_concurrency_limit=8)

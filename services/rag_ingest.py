@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from services.config import get_settings
 from services.errors import PlaygroundError
 from services.rag_chunk import DEFAULT_OVERLAP, DEFAULT_SIZE, chunk_sections
 from services.rag_extract import ExtractError, extract
-from services.rag_store import DEMO, Collection, list_names, rag_root
+from services.rag_store import DEMO, Collection, CollectionError, list_names, rag_root
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +113,13 @@ def ingest(
             progress(number / max(len(paths), 1), f"Embedding {len(chunks)} chunks of {document.name}")
             vectors = embed([_embedding_text(c.text, c.heading) for c in chunks], model)
             pages = len({s.page for s in document.sections if s.page is not None})
-            store.add(document.name, digest, len(document.data), pages, chunks, vectors, model)
+            try:
+                store.add(document.name, digest, len(document.data), pages, chunks, vectors, model)
+            except CollectionError as err:
+                if "already in the collection" not in str(err):
+                    raise
+                skipped.append(str(err))
+                continue
             added.append({"name": document.name, "chunks": len(chunks), "pages": pages})
             total += len(chunks)
     progress(1.0, f"Indexed {total} chunks from {len(added)} document(s)")
@@ -144,24 +151,29 @@ def preview(path: str | Path, chunk_size: int = DEFAULT_SIZE, overlap: int = DEF
     return {"documents": out}
 
 
+_demo_lock = threading.Lock()
+
+
 def ensure_demo() -> Collection:
-    """The shared demo collection, built from the playground's own documentation the first time it is needed."""
+    """The shared demo collection, built from the playground's own documentation the first time it is needed
+    (`python app.py` does it before serving; the lock keeps concurrent first visitors from building it twice)."""
     store = Collection(rag_root_demo(), DEMO, read_only=True)
-    if store.documents():
-        return store
-    writable = Collection(store.folder, DEMO)
-    writable.folder.mkdir(parents=True, exist_ok=True)
-    writable._init()
-    tokenizer = embedder().tokenizer
     files = [*sorted(DOCS_DIR.glob("*.md")), Path(__file__).resolve().parent.parent / "README.md"]
-    for path in files:
-        document = extract(path.name, path.read_bytes())[0]
-        digest = hashlib.sha256(document.data).hexdigest()
-        if writable.has(digest):
-            continue
-        chunks = chunk_sections(document.sections, tokenizer)
-        vectors = embed([_embedding_text(c.text, c.heading) for c in chunks])
-        writable.add(document.name, digest, len(document.data), 0, chunks, vectors, EMBEDDER)
+    if len(store.documents()) >= len(files):
+        return store
+    with _demo_lock:
+        writable = Collection(store.folder, DEMO)
+        writable.folder.mkdir(parents=True, exist_ok=True)
+        writable._init()
+        tokenizer = embedder().tokenizer
+        for path in files:
+            document = extract(path.name, path.read_bytes())[0]
+            digest = hashlib.sha256(document.data).hexdigest()
+            if writable.has(digest):
+                continue
+            chunks = chunk_sections(document.sections, tokenizer)
+            vectors = embed([_embedding_text(c.text, c.heading) for c in chunks])
+            writable.add(document.name, digest, len(document.data), 0, chunks, vectors, EMBEDDER)
     return store
 
 

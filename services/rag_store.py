@@ -155,6 +155,8 @@ class Collection:
     def add(self, name: str, sha256: str, size: int, pages: int, chunks: list, vectors: np.ndarray, model: str) -> int:
         """Add one document with its chunks and their vectors (rows in the same order); returns its id."""
         with self.writing():
+            if self.has(sha256):  # another writer added the same file while we were embedding it
+                raise CollectionError(f"'{name}' is already in the collection.")
             meta = self.meta()
             if meta.get("model") and meta["model"] != model:
                 raise CollectionError(

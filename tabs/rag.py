@@ -231,7 +231,9 @@ def _api(manager: JobManager) -> None:
         )
 
     @friendly
-    def rag_ask(collection: str, question: str, top_k: int, request: gr.Request, profile: gr.OAuthProfile | None):
+    def rag_ask(
+        collection: str, question: str, top_k: int, request: gr.Request, profile: gr.OAuthProfile | None
+    ) -> dict:
         """{"answer", "citations": [{source, text, score, page}]}, citations in rank order."""
         result = rag.ask(collection, question, owner_of(request, profile), top_k=int(top_k or 4))
         return {"answer": result["answer"], "citations": result["citations"]}
