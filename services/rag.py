@@ -43,7 +43,8 @@ logger = logging.getLogger(__name__)
 CHAT_MODEL = "smollm2-135m-instruct"
 NOT_FOUND = "The documents do not say. I could not find this in them."
 # What a small model is shown: the sentences most relevant to the question over all passages (bench/rag_quality.py).
-PROMPT_SENTENCES = 4
+PROMPT_SENTENCES = 6
+PROMPT_STYLE = "chat"  # "chat": a system turn and a user turn; "plain": one user turn
 WORD_BONUS = 0.3
 # Below this cosine similarity between the question and the best chunk, nothing in the documents is about it.
 RELEVANCE_FLOOR = 0.25
@@ -195,6 +196,13 @@ def build_prompt(question: str, hits: list[Hit], system_prompt: str | None = Non
     sources = "\n".join(
         f"[{n}] " + " ".join(text for _, text in sorted(chosen[n])).replace("\n", " ") for n in sorted(chosen)
     )
+    if PROMPT_STYLE == "plain":  # everything in one user turn, ending where the answer starts
+        return [
+            {
+                "role": "user",
+                "content": f"{system_prompt or SYSTEM_PROMPT}\n\nSources:\n{sources}\n\nQuestion: {question}\nAnswer:",
+            }
+        ]
     return [
         {"role": "system", "content": system_prompt or SYSTEM_PROMPT},
         {"role": "user", "content": f"Sources:\n{sources}\n\nQuestion: {question}"},

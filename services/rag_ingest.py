@@ -20,7 +20,7 @@ from services.config import get_settings
 from services.errors import PlaygroundError
 from services.rag_chunk import DEFAULT_OVERLAP, DEFAULT_SIZE, chunk_sections
 from services.rag_extract import ExtractError, extract
-from services.rag_store import DEMO, Collection, CollectionError, list_names, rag_root
+from services.rag_store import DEMO, Collection, list_names, rag_root
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +28,7 @@ EMBEDDER = "all-minilm-l6-v2"
 RERANKER = "cross-encoder/ms-marco-MiniLM-L6-v2"
 DOCS_DIR = Path(__file__).resolve().parent.parent / "assets" / "docs"
 Progress = Callable[[float, str], None]
+BATCH_CHUNKS = 512  # chunks embedded and stored together: big batches for the model, one write of the vectors
 
 
 # ---- models -------------------------------------------------------------------------------------------------
@@ -81,8 +82,19 @@ def ingest(
     progress = progress or (lambda f, m: None)
     store = Collection.open(collection, owner, create=True)
     tokenizer = embedder(model).tokenizer
-    added, skipped, refused, total = [], [], [], 0
+    added, skipped, refused = [], [], []
+    pending: list[dict] = []  # documents read and cut, waiting to be embedded together (batches of 64 texts)
     settings = get_settings()
+
+    def flush(fraction: float) -> None:
+        if not pending:
+            return
+        texts = [_embedding_text(c.text, c.heading) for p in pending for c in p["chunks"]]
+        progress(fraction, f"Embedding {len(texts)} chunks")
+        vectors = embed(texts, model)
+        added.extend(store.add_many(pending, vectors, model, skipped))
+        pending.clear()
+
     for number, raw in enumerate(paths):
         path = Path(raw)
         progress(number / max(len(paths), 1), f"Reading {path.name}")
@@ -103,25 +115,20 @@ def ingest(
                 refused.append(document.error)
                 continue
             digest = hashlib.sha256(document.data).hexdigest()
-            if store.has(digest):
+            if store.has(digest) or digest in {p["sha256"] for p in pending}:
                 skipped.append(f"'{document.name}' is already in the collection.")
                 continue
             chunks = chunk_sections(document.sections, tokenizer, chunk_size, overlap)
             if not chunks:
                 refused.append(f"'{document.name}' has no text to index.")
                 continue
-            progress(number / max(len(paths), 1), f"Embedding {len(chunks)} chunks of {document.name}")
-            vectors = embed([_embedding_text(c.text, c.heading) for c in chunks], model)
             pages = len({s.page for s in document.sections if s.page is not None})
-            try:
-                store.add(document.name, digest, len(document.data), pages, chunks, vectors, model)
-            except CollectionError as err:
-                if "already in the collection" not in str(err):
-                    raise
-                skipped.append(str(err))
-                continue
-            added.append({"name": document.name, "chunks": len(chunks), "pages": pages})
-            total += len(chunks)
+            pending.append({"name": document.name, "sha256": digest, "size": len(document.data), "pages": pages,
+                            "chunks": chunks})  # fmt: skip
+            if sum(len(p["chunks"]) for p in pending) >= BATCH_CHUNKS:
+                flush(number / max(len(paths), 1))
+    flush(1.0)
+    total = sum(a["chunks"] for a in added)
     progress(1.0, f"Indexed {total} chunks from {len(added)} document(s)")
     if not added and not skipped and refused:
         raise PlaygroundError(" ".join(refused))

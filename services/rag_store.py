@@ -153,38 +153,65 @@ class Collection:
     # ---- writing ----------------------------------------------------------------------------------------------
 
     def add(self, name: str, sha256: str, size: int, pages: int, chunks: list, vectors: np.ndarray, model: str) -> int:
-        """Add one document with its chunks and their vectors (rows in the same order); returns its id."""
+        """Add one document with its chunks and their vectors (rows in the same order)."""
+        item = {"name": name, "sha256": sha256, "size": size, "pages": pages, "chunks": chunks}
+        skipped: list[str] = []
+        self.add_many([item], vectors, model, skipped)
+        if skipped:
+            raise CollectionError(skipped[0])
+        return int(self.has(sha256)["id"])  # type: ignore[index]
+
+    def add_many(self, items: list[dict], vectors: np.ndarray, model: str, skipped: list[str]) -> list[dict]:
+        """Add documents ({name, sha256, size, pages, chunks}) with their chunks' vectors (rows in order) in one
+        transaction and one write of the vectors; one added meanwhile by another writer goes to `skipped`."""
         with self.writing():
-            if self.has(sha256):  # another writer added the same file while we were embedding it
-                raise CollectionError(f"'{name}' is already in the collection.")
             meta = self.meta()
             if meta.get("model") and meta["model"] != model:
                 raise CollectionError(
                     f"This collection was embedded with {meta['model']}; add documents with the same model."
                 )
-            if len(self.documents()) >= MAX_DOCUMENTS:
+            if len(self.documents()) + len(items) > MAX_DOCUMENTS:
                 raise CollectionError(f"A collection holds at most {MAX_DOCUMENTS} documents.")
+            added, ids, rows, row = [], [], [], 0
             with closing(self._connect()) as conn, conn:
-                cursor = conn.execute(
-                    "INSERT INTO documents (name, sha256, size, pages, chunks, added) VALUES (?, ?, ?, ?, ?, ?)",
-                    (name, sha256, size, pages, len(chunks), time.time()),
-                )
-                doc_id = int(cursor.lastrowid)
-                ids = []
-                for order, chunk in enumerate(chunks):
+                for item in items:
+                    count = len(item["chunks"])
+                    if conn.execute("SELECT 1 FROM documents WHERE sha256 = ?", (item["sha256"],)).fetchone():
+                        skipped.append(f"'{item['name']}' is already in the collection.")
+                        row += count
+                        continue
                     cursor = conn.execute(
-                        "INSERT INTO chunks (doc_id, ord, text, page, heading, start, end_, tokens) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        (doc_id, order, chunk.text, chunk.page, chunk.heading, chunk.start, chunk.end, chunk.tokens),
+                        "INSERT INTO documents (name, sha256, size, pages, chunks, added) VALUES (?, ?, ?, ?, ?, ?)",
+                        (item["name"], item["sha256"], item["size"], item["pages"], count, time.time()),
                     )
-                    ids.append(int(cursor.lastrowid))
-                old_ids, old_vectors = self.vectors()
-                self._save_vectors(
-                    np.concatenate([old_ids, np.asarray(ids, dtype=np.int64)]),
-                    np.concatenate([np.asarray(old_vectors), vectors.astype(np.float32)]),
-                )
-                self._bump(conn, model=model, dim=int(vectors.shape[1]))
-            return doc_id
+                    doc_id = int(cursor.lastrowid)
+                    for order, chunk in enumerate(item["chunks"]):
+                        cursor = conn.execute(
+                            "INSERT INTO chunks (doc_id, ord, text, page, heading, start, end_, tokens) "
+                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                            (
+                                doc_id,
+                                order,
+                                chunk.text,
+                                chunk.page,
+                                chunk.heading,
+                                chunk.start,
+                                chunk.end,
+                                chunk.tokens,
+                            ),
+                        )
+                        ids.append(int(cursor.lastrowid))
+                        rows.append(row + order)
+                    row += count
+                    added.append({"name": item["name"], "chunks": count, "pages": item["pages"]})
+                if ids:
+                    old_ids, old_vectors = self.vectors()
+                    self._save_vectors(
+                        np.concatenate([old_ids, np.asarray(ids, dtype=np.int64)]),
+                        np.concatenate([np.asarray(old_vectors), vectors[rows].astype(np.float32)]),
+                    )
+                    self._bump(conn, model=model, dim=int(vectors.shape[1]))
+            return added
 
     def delete(self, doc_id: int) -> str:
         """Remove a document, its chunks and its vectors; returns its name."""
