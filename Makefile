@@ -46,6 +46,8 @@ bench: setup browser
 	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.pipelines
 	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.tokenizers
 	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.training
+	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.rag
+	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.rag_quality
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts

@@ -286,3 +286,61 @@ def refresh_model_card(folder: str | Path, repo_id: str) -> Path:
     report = json.loads(report_path.read_text()) if report_path.is_file() else {}
     history = report.pop("history", [])
     return write_model_card(folder, config, json.loads(summary_path.read_text()), report, history, repo_id)
+
+
+def collection_card(folder: str | Path, repo_id: str) -> str:
+    """The README of a RAG collection pushed as a dataset: what the files are and how to search them."""
+    import sqlite3
+    from contextlib import closing
+
+    from huggingface_hub import DatasetCard, DatasetCardData
+
+    folder = Path(folder)
+    with closing(sqlite3.connect(folder / "chunks.sqlite")) as conn:
+        documents = [r[0] for r in conn.execute("SELECT name FROM documents ORDER BY added")]
+        chunks = conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+        meta = {k: json.loads(v) for k, v in conn.execute("SELECT key, value FROM meta")}
+    data = DatasetCardData(tags=["rag", "faiss", "embeddings", "hf-playground"], pretty_name=repo_id.split("/")[-1])
+    listing = "\n".join(f"- {name}" for name in documents[:50]) + ("\n- …" if len(documents) > 50 else "")
+    content = f"""---
+{data.to_yaml()}
+---
+
+# {repo_id.split("/")[-1]}
+
+A retrieval collection made in HF Playground: {len(documents)} document(s) cut into {chunks} passages and embedded
+with `{meta.get("model", "all-minilm-l6-v2")}` ({meta.get("dim", 384)} dimensions, normalised: inner product = cosine).
+
+## Files
+
+- `chunks.sqlite`: tables `documents` (name, SHA-256, pages) and `chunks` (text, page, heading, character span).
+- `vectors.npy`: one float32 row per chunk; `ids.npy`: the chunk id of each row.
+
+## Search it
+
+```python
+import sqlite3, numpy as np, faiss
+from sentence_transformers import SentenceTransformer
+
+ids, vectors = np.load("ids.npy"), np.load("vectors.npy")
+index = faiss.IndexIDMap2(faiss.IndexFlatIP(vectors.shape[1]))
+index.add_with_ids(vectors, ids)
+model = SentenceTransformer("sentence-transformers/all-MiniLM-L6-v2")
+query = model.encode(["your question"], normalize_embeddings=True)
+scores, found = index.search(query, 4)
+db = sqlite3.connect("chunks.sqlite")
+for chunk_id in found[0]:
+    print(db.execute("SELECT text FROM chunks WHERE id = ?", (int(chunk_id),)).fetchone()[0])
+```
+
+## Documents
+
+{listing}
+"""
+    return str(DatasetCard(content))
+
+
+def write_collection_card(folder: str | Path, repo_id: str) -> Path:
+    path = Path(folder) / "README.md"
+    path.write_text(collection_card(folder, repo_id), encoding="utf-8")
+    return path

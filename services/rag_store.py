@@ -99,7 +99,8 @@ class Collection:
         if self.read_only:
             raise AccessDenied("The demo collection is shared and read-only: make your own to add documents.")
         self.folder.mkdir(parents=True, exist_ok=True)
-        with open(self.folder / ".lock", "w") as lock:
+        # The lock file sits beside the folder, so the folder holds only the collection (it can be pushed as is).
+        with open(self.folder.parent / f".{self.name}.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
                 yield

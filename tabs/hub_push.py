@@ -31,6 +31,7 @@ def build(
     folder_of: Callable[[str, str], str],
     source: gr.components.Component,
     prepare: Callable[[str, str], object] | None = None,
+    repo_type: str = "model",
 ) -> PushPanel:
     """`folder_of(value, owner)` turns the value of `source` (e.g. the picked tokenizer id) into the folder to push;
     `prepare(folder, repo_id)` writes what the repo needs besides (its model card) just before the push."""
@@ -73,7 +74,8 @@ def build(
         secret = (oauth.token if oauth else "") or (typed or "").strip()
         if not secret and oauth_enabled():
             raise PushError("Sign in with Hugging Face (top right) to push to your account.")
-        args = ["push", "--owner", owner, "--repo-id", (repo or "").strip(), "--message", note or ""]
+        args = ["push", "--owner", owner, "--repo-id", (repo or "").strip(), "--repo-type", repo_type,
+                "--message", note or ""]  # fmt: skip
         if is_private:
             args.append("--private")
         job_id = manager.submit_command(

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from services import rag
+from services import cards, rag
 from services.config import get_settings
 from services.jobs import JobManager
 from services.rag_store import DEMO, Collection, history, new_chat, remember
-from tabs import rag_view
+from tabs import hub_push, rag_view
 from tabs.jobs import detail_html
 from tabs.session import friendly, owner_of
 
@@ -25,6 +25,11 @@ EXAMPLES = ["How do I fine-tune a model on my own data?", "Can other visitors se
 class RagTab:
     on_load: object
     load_outputs: list
+
+
+def _collection_folder(name: str, owner: str) -> str:
+    """A collection is pushed as a dataset repo: its SQLite, vectors and ids, with a card."""
+    return str(rag.open_collection(name or DEMO, owner).folder)
 
 
 def _choices(owner: str) -> list[tuple[str, str]]:
@@ -85,6 +90,8 @@ def build(manager: JobManager) -> RagTab:
             sources = gr.HTML(rag_view.citations_html([]), elem_id="rag-sources")
             with gr.Accordion("Retrieval inspector (last question)", open=False):
                 inspector = gr.Dataframe(headers=rag_view.INSPECTOR_HEADERS, interactive=False, wrap=True)
+            hub_push.build(manager, _collection_folder, collection, prepare=cards.write_collection_card,
+                           repo_type="dataset")  # fmt: skip
     chunks_view = gr.HTML(elem_id="rag-preview")
     job, timer = gr.State(None), gr.Timer(1.5, active=False)
 

@@ -241,3 +241,27 @@ def test_a_fine_tuned_model_is_pushed_with_its_card_and_loads_back(emu, tmp_path
         there = AutoModelForSequenceClassification.from_pretrained(back)(**inputs).logits
     assert torch.equal(here, there)
     assert AutoModelForSequenceClassification.from_pretrained(back).config.id2label == {0: "neg", 1: "pos"}
+
+
+def test_a_rag_collection_is_pushed_as_a_dataset_with_its_card(emu, tmp_path, settings):
+    import numpy as np
+    from huggingface_hub import DatasetCard
+
+    from services import rag
+    from services.cards import write_collection_card
+
+    doc = Path(__file__).resolve().parents[2] / "bench" / "rag_eval" / "docs" / "nebuloscope.md"
+    rag.ingest("instruments", [doc], "anon:sharer")
+    folder = rag.open_collection("instruments", "anon:sharer").folder
+    write_collection_card(folder, "alice/instruments")
+    push(folder, "alice/instruments", repo_type="dataset", token=ALICE)
+    back = download(emu, "alice/instruments", tmp_path, repo_type="dataset")
+    assert sorted(p.name for p in back.iterdir() if p.is_file() and p.name != ".gitattributes") == [
+        "README.md",
+        "chunks.sqlite",
+        "ids.npy",
+        "vectors.npy",
+    ]
+    assert np.array_equal(np.load(back / "vectors.npy"), np.load(folder / "vectors.npy"))
+    card = DatasetCard.load(back / "README.md")
+    assert "rag" in card.data.tags and "nebuloscope.md" in card.text
