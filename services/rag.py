@@ -45,6 +45,15 @@ NOT_FOUND = "The documents do not say. I could not find this in them."
 # What a small model is shown: the sentences most relevant to the question over all passages (bench/rag_quality.py).
 PROMPT_SENTENCES = 6
 PROMPT_STYLE = "chat"  # "chat": a system turn and a user turn; "plain": one user turn
+PROMPT_EXAMPLE = False  # one worked question before the real one (measured in bench/rag_quality.py)
+EXAMPLE = [
+    {
+        "role": "user",
+        "content": "Sources:\n[1] The Harlow bridge was finished in 1902. It is built from red sandstone.\n"
+        "[2] The ferry runs every hour.\n\nQuestion: What is the Harlow bridge made of?",
+    },
+    {"role": "assistant", "content": "Red sandstone [1]."},
+]
 WORD_BONUS = 0.3
 # Below this cosine similarity between the question and the best chunk, nothing in the documents is about it.
 RELEVANCE_FLOOR = 0.25
@@ -203,8 +212,10 @@ def build_prompt(question: str, hits: list[Hit], system_prompt: str | None = Non
                 "content": f"{system_prompt or SYSTEM_PROMPT}\n\nSources:\n{sources}\n\nQuestion: {question}\nAnswer:",
             }
         ]
+    example = EXAMPLE if PROMPT_EXAMPLE else []
     return [
         {"role": "system", "content": system_prompt or SYSTEM_PROMPT},
+        *example,
         {"role": "user", "content": f"Sources:\n{sources}\n\nQuestion: {question}"},
     ]
 
