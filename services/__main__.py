@@ -174,14 +174,13 @@ def cmd_rag(args: argparse.Namespace) -> None:
 
     if args.rag_command == "ingest":
         events = EventWriter()
-        summary = rag.ingest(
-            args.collection,
-            args.files,
-            args.owner,
-            chunk_size=args.chunk_size,
-            overlap=args.overlap,
-            progress=events.progress,
-        )
+        options = {"chunk_size": args.chunk_size, "overlap": args.overlap, "progress": events.progress}
+        if args.dataset:
+            summary = rag.ingest_dataset(args.collection, args.dataset, args.column, args.owner, **options)
+        elif args.files:
+            summary = rag.ingest(args.collection, args.files, args.owner, **options)
+        else:
+            raise PlaygroundError("Give the files to index (or --dataset ID --column NAME).")
         events.result(summary)
         _print(summary)
     else:
@@ -287,7 +286,9 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--owner", default=argparse.SUPPRESS, help="act as this owner")
     ingest.add_argument("--chunk-size", type=int, default=160, help="tokens per chunk (default 160)")
     ingest.add_argument("--overlap", type=int, default=32, help="tokens shared by neighbouring chunks (default 32)")
-    ingest.add_argument("files", nargs="+")
+    ingest.add_argument("--dataset", help="index a column of this Hub dataset instead (needs the Hub)")
+    ingest.add_argument("--column", default="text", help="the dataset's text column (default text)")
+    ingest.add_argument("files", nargs="*")
     ask = rag_sub.add_parser("ask", help='answer from a collection; prints {"answer", "citations"}')
     ask.add_argument("--collection", required=True)
     ask.add_argument("--owner", default=argparse.SUPPRESS, help="act as this owner")

@@ -131,21 +131,6 @@ _EXAMPLE = {
     "summarization": "The council met on Tuesday and agreed to open the new library in spring.",
     "causal-lm": "Once upon a time",
 }
-_METRIC_NAMES = {
-    "accuracy": "Accuracy",
-    "f1": "F1 (macro)",
-    "precision": "Precision",
-    "recall": "Recall",
-    "rouge1": "ROUGE-1",
-    "rouge2": "ROUGE-2",
-    "rougeL": "ROUGE-L",
-    "bleu": "BLEU",
-    "mse": "MSE",
-    "mae": "MAE",
-    "pearson": "Pearson r",
-    "perplexity": "Perplexity",
-    "loss": "Loss",
-}
 
 
 def model_card(
@@ -160,7 +145,9 @@ def model_card(
     dataset_id = data.source if not Path(data.source).suffix else Path(data.source).name
     results_on = report.get("test") or summary.get("metrics") or {}
     split_name = "the held-back test split" if report.get("test") else "held-out evaluation data"
-    names = {**_METRIC_NAMES, "f1": "F1 (entities)" if task == "token-classification" else "F1 (macro)"}
+    from services.metrics import NAMES
+
+    names = {**NAMES, "f1": "F1 (entities)" if task == "token-classification" else "F1 (macro)"}
     evals = [
         EvalResult(
             task_type=_PIPELINE_TAG[task],
@@ -172,7 +159,7 @@ def model_card(
             metric_value=round(float(value), 4),
         )
         for name, value in results_on.items()
-        if name in _METRIC_NAMES and name != "loss" and value is not None
+        if name in names and name != "loss" and value is not None
     ]
     base = _BASE_HUB_ID.get(
         config.model, config.model if "/" in config.model and not Path(config.model).exists() else None
@@ -189,9 +176,7 @@ def model_card(
         eval_results=evals or None,
     )
     rows = "\n".join(
-        f"| {_METRIC_NAMES.get(k, k)} | {v:.4f} |"
-        for k, v in results_on.items()
-        if isinstance(v, float) and k in _METRIC_NAMES
+        f"| {names.get(k, k)} | {v:.4f} |" for k, v in results_on.items() if isinstance(v, float) and k in names
     )
     per_class = report.get("per_class") or {}
     classes = "\n".join(

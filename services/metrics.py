@@ -13,6 +13,25 @@ from collections import Counter
 
 import numpy as np
 
+# How each metric is called in reports and model cards.
+NAMES = {
+    "accuracy": "Accuracy",
+    "f1": "F1",
+    "f1_micro": "F1 (micro)",
+    "precision": "Precision",
+    "recall": "Recall",
+    "rouge1": "ROUGE-1",
+    "rouge2": "ROUGE-2",
+    "rougeL": "ROUGE-L",
+    "bleu": "BLEU",
+    "mse": "MSE",
+    "mae": "MAE",
+    "pearson": "Pearson r",
+    "perplexity": "Perplexity",
+    "loss": "Loss",
+    "exact_match": "Exact match",
+}
+
 
 def classification(labels, predictions, names: list[str]) -> dict:
     labels, predictions = np.asarray(labels), np.asarray(predictions)

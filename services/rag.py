@@ -32,6 +32,7 @@ from services.rag_ingest import (  # noqa: F401  (re-exported: services.rag is t
     embedder,
     ensure_demo,
     ingest,
+    ingest_dataset,
     preview,
     reranker,
     stage,

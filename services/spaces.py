@@ -177,8 +177,7 @@ def space_name_for(model_id: str) -> str:
 
 def space_files(model_id: str, task: str, title: str | None = None, examples: list[str] | None = None) -> dict:
     """The files of a demo Space for `model_id` (a Hub repo id), as {name: text}."""
-    import gradio
-    import transformers
+    from importlib.metadata import version
 
     kind = _TASKS.get(task)
     if kind is None:
@@ -193,14 +192,14 @@ def space_files(model_id: str, task: str, title: str | None = None, examples: li
         + _BODIES[kind]
         + _FOOTER.format(title=title, description=description, examples=examples or _EXAMPLES[kind])
     )
-    requirements = f"transformers>={transformers.__version__.split('.')[0]}\ntorch\nsentencepiece\n"
+    requirements = f"transformers>={version('transformers').split('.')[0]}\ntorch\nsentencepiece\n"
     readme = f"""---
 title: {_yaml_text(title)}
 emoji: 🤗
 colorFrom: yellow
 colorTo: red
 sdk: gradio
-sdk_version: {gradio.__version__}
+sdk_version: {version("gradio")}
 app_file: app.py
 pinned: false
 models:

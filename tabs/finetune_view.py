@@ -5,23 +5,9 @@ from __future__ import annotations
 
 import html
 
-_NAMES = {
-    "accuracy": "Accuracy",
-    "f1": "F1",
-    "f1_micro": "F1 (micro)",
-    "precision": "Precision",
-    "recall": "Recall",
-    "rouge1": "ROUGE-1",
-    "rouge2": "ROUGE-2",
-    "rougeL": "ROUGE-L",
-    "bleu": "BLEU",
-    "mse": "MSE",
-    "mae": "MAE",
-    "pearson": "Pearson r",
-    "perplexity": "Perplexity",
-    "loss": "Loss",
-    "exact_match": "Exact match",
-}
+from services.metrics import NAMES
+
+_NAMES = NAMES
 
 
 def _e(value) -> str:

@@ -7,6 +7,7 @@ user's OAuth token is used; elsewhere a token typed here (for this push only) or
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -90,21 +91,13 @@ def build(
 
     push.click(ui_push, [source, repo_id, private, token, message], [job, timer, status], api_visibility="private")
 
-    @friendly
-    def poll(job_id: str | None, request: gr.Request, profile: gr.OAuthProfile | None):
-        if not job_id:
-            return {timer: gr.Timer(active=False)}
-        record = manager.get(job_id, owner_of(request, profile))
-        html = detail_html(record)
-        if record.status == "succeeded" and record.result:
-            url = record.result.get("url", "")
-            html = (
-                f"<div class='pg-ok'>✓ Pushed: <a href='{url}' target='_blank' rel='noopener'>{url}</a> "
-                f"(commit <code>{(record.result.get('commit') or '')[:10]}</code>)</div>"
-            )
-        return {status: html, timer: gr.Timer(active=not record.done)}
-
-    timer.tick(poll, [job], [status, timer], api_visibility="private", show_progress="hidden")
+    _follow(
+        manager,
+        job,
+        timer,
+        status,
+        lambda r: f"✓ Pushed: {_link(r)} (commit <code>{(r.get('commit') or '')[:10]}</code>)",
+    )
     return PushPanel(repo_id, token, status)
 
 
@@ -168,18 +161,26 @@ def build_space(manager: JobManager, push: PushPanel, model_id: gr.State) -> gr.
     create.click(ui_create, [model_id, push.repo_id, space_id, private, push.token], [job, timer, status],
                  api_visibility="private")  # fmt: skip
 
+    _follow(manager, job, timer, status, lambda r: f"✓ Space created: {_link(r)}")
+    return status
+
+
+def _link(result: dict) -> str:
+    url = html.escape(str(result.get("url", "")))
+    return f"<a href='{url}' target='_blank' rel='noopener'>{url}</a>"
+
+
+def _follow(manager: JobManager, job: gr.State, timer: gr.Timer, status: gr.HTML, done: Callable[[dict], str]) -> None:
+    """Show a push job's progress in `status` until it ends; `done(result)` says what it made."""
+
     @friendly
     def poll(job_id: str | None, request: gr.Request, profile: gr.OAuthProfile | None):
         if not job_id:
             return {timer: gr.Timer(active=False)}
         record = manager.get(job_id, owner_of(request, profile))
-        html = detail_html(record)
+        text = detail_html(record)
         if record.status == "succeeded" and record.result:
-            url = record.result.get("url", "")
-            html = (
-                f"<div class='pg-ok'>✓ Space created: <a href='{url}' target='_blank' rel='noopener'>{url}</a></div>"
-            )
-        return {status: html, timer: gr.Timer(active=not record.done)}
+            text = f"<div class='pg-ok'>{done(record.result)}</div>"
+        return {status: text, timer: gr.Timer(active=not record.done)}
 
     timer.tick(poll, [job], [status, timer], api_visibility="private", show_progress="hidden")
-    return status

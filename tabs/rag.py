@@ -61,6 +61,12 @@ def build(manager: JobManager) -> RagTab:
                 with gr.Row():
                     preview_btn = gr.Button("Preview chunks", size="sm")
                     index_btn = gr.Button("Index documents", variant="primary", size="sm")
+                with gr.Row(equal_height=True):
+                    hub_dataset = gr.Textbox(label="…or a Hub dataset" + (" (needs the Hub)" if get_settings().offline
+                                             else ""), placeholder="e.g. stanfordnlp/imdb", scale=3,
+                                             interactive=not get_settings().offline)  # fmt: skip
+                    hub_column = gr.Textbox(label="Text column", value="text", scale=2)
+                    hub_btn = gr.Button("Index column", size="sm", scale=1, interactive=not get_settings().offline)
                 job_status = gr.HTML()
             with gr.Accordion("Documents in this collection", open=False):
                 documents = gr.Dataframe(headers=["document", "chunks", "pages", "size"], interactive=False, wrap=True)
@@ -144,6 +150,21 @@ def build(manager: JobManager) -> RagTab:
         job_id = manager.submit_command("rag-ingest", owner, args, title=f"Index {len(staged)} file(s) into {target}",
                                         config={"collection": target})  # fmt: skip
         return {job: job_id, timer: gr.Timer(active=True), job_status: "<div class='pg-empty'>Starting…</div>"}
+
+    @friendly
+    def ui_index_dataset(name, dataset, column, size, over, request: gr.Request, profile: gr.OAuthProfile | None):
+        owner = owner_of(request, profile)
+        if not (dataset or "").strip():
+            raise gr.Error("Type a Hub dataset id, such as stanfordnlp/imdb.")
+        target = Collection.open(name, owner, create=True).name
+        args = ["rag", "--owner", owner, "ingest", "--collection", target, "--dataset", dataset.strip(), "--column",
+                (column or "text").strip(), "--chunk-size", str(int(size)), "--overlap", str(int(over))]  # fmt: skip
+        job_id = manager.submit_command("rag-ingest", owner, args, title=f"Index {dataset} into {target}",
+                                        config={"collection": target})  # fmt: skip
+        return {job: job_id, timer: gr.Timer(active=True), job_status: "<div class='pg-empty'>Starting…</div>"}
+
+    hub_btn.click(ui_index_dataset, [new_name, hub_dataset, hub_column, chunk_size, overlap], [job, timer, job_status],
+                  api_visibility="private")  # fmt: skip
 
     index_btn.click(ui_index, [new_name, files, chunk_size, overlap], [job, timer, job_status],
                     api_visibility="private")  # fmt: skip

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import pytest
+
 from tests.e2e.test_browser import ARGS, CHROMIUM
 
 
@@ -21,3 +23,11 @@ def chromium_page(url: str, height: int = 1000) -> Iterator:
         yield page
         assert not errors, errors
         browser.close()
+
+
+@pytest.fixture(scope="module")
+def shots(artifacts_dir):
+    """The folder screenshots go to (test-artifacts/screenshots)."""
+    folder = artifacts_dir / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

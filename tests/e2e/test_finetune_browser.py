@@ -22,13 +22,6 @@ def page(live_app):
         yield page
 
 
-@pytest.fixture(scope="module")
-def shots(artifacts_dir):
-    folder = artifacts_dir / "screenshots"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
 def field(page, label):
     return page.get_by_label(label, exact=True).filter(visible=True)
 

@@ -26,13 +26,6 @@ def page(live_app):
         yield page
 
 
-@pytest.fixture(scope="module")
-def shots(artifacts_dir):
-    folder = artifacts_dir / "screenshots"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
 def ask(page, text):
     box = page.locator("#rag-question textarea")
     box.fill(text)

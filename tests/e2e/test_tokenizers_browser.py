@@ -27,13 +27,6 @@ def page(live_app):
         yield page
 
 
-@pytest.fixture(scope="module")
-def shots(artifacts_dir):
-    folder = artifacts_dir / "screenshots"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
 def sub_tab(page, name):
     page.get_by_role("tab", name=name, exact=True).click()
 

@@ -221,3 +221,17 @@ def test_the_cli_contract(tmp_path, settings):
         out["citations"][0]["source"] == "nebuloscope.md"
         and out["citations"][0]["score"] >= out["citations"][1]["score"]
     )
+
+
+def test_a_dataset_column_is_indexed_row_by_row(tmp_path, settings):
+    table = tmp_path / "facts.csv"
+    table.write_text(
+        "id,text\n1,The Velmora lighthouse was rebuilt in 1887.\n2,\n3,Quillhaven's market opens on Tuesdays.\n"
+    )
+    summary = rag.ingest_dataset("facts", str(table), "text", "anon:rows")
+    assert summary["chunks"] == 2 and summary["added"][0]["pages"] == 2
+    hits = rag.retrieve("facts", "When was the Velmora lighthouse rebuilt?", "anon:rows", top_k=1)
+    assert hits[0].page == 1 and "1887" in hits[0].text
+    assert "already in the collection" in rag.ingest_dataset("facts", str(table), "text", "anon:rows")["skipped"][0]
+    with pytest.raises(PlaygroundError, match="offline"):
+        rag.ingest_dataset("facts", "stanfordnlp/imdb", "text", "anon:rows")
