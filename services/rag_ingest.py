@@ -162,16 +162,21 @@ _demo_lock = threading.Lock()
 
 
 def ensure_demo() -> Collection:
-    """The shared demo collection, built from the playground's own documentation the first time it is needed
-    (`python app.py` does it before serving; the lock keeps concurrent first visitors from building it twice)."""
+    """The shared demo collection, built from the playground's own documentation the first time it is needed and
+    brought up to date when a page changes (`python app.py` does it before serving; the lock keeps concurrent first
+    visitors from building it twice)."""
     store = Collection(rag_root_demo(), DEMO, read_only=True)
     files = [*sorted(DOCS_DIR.glob("*.md")), Path(__file__).resolve().parent.parent / "README.md"]
-    if len(store.documents()) >= len(files):
+    wanted = {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in files}
+    if {d["name"]: d["sha256"] for d in store.documents()} == wanted:
         return store
     with _demo_lock:
         writable = Collection(store.folder, DEMO)
         writable.folder.mkdir(parents=True, exist_ok=True)
         writable._init()
+        for document in writable.documents():  # pages that changed or went away
+            if wanted.get(document["name"]) != document["sha256"]:
+                writable.delete(document["id"])
         tokenizer = embedder().tokenizer
         for path in files:
             document = extract(path.name, path.read_bytes())[0]

@@ -123,7 +123,7 @@ class Collection:
         if not self.db.exists():
             return []
         with closing(self._connect()) as conn:
-            rows = conn.execute("SELECT id, name, size, pages, chunks, added FROM documents ORDER BY added")
+            rows = conn.execute("SELECT id, name, sha256, size, pages, chunks, added FROM documents ORDER BY added")
             return [dict(r) for r in rows]
 
     def has(self, sha256: str) -> dict | None:

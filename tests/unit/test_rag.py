@@ -235,3 +235,18 @@ def test_a_dataset_column_is_indexed_row_by_row(tmp_path, settings):
     assert "already in the collection" in rag.ingest_dataset("facts", str(table), "text", "anon:rows")["skipped"][0]
     with pytest.raises(PlaygroundError, match="offline"):
         rag.ingest_dataset("facts", "stanfordnlp/imdb", "text", "anon:rows")
+
+
+def test_the_demo_collection_follows_its_pages(tmp_path, settings, monkeypatch):
+    from services import rag_ingest
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "page.md").write_text("# Page\nThe ferry leaves at nine.")
+    monkeypatch.setattr(rag_ingest, "DOCS_DIR", docs)
+    names = lambda: sorted(d["name"] for d in rag.ensure_demo().documents())  # noqa: E731
+    assert names() == ["README.md", "page.md"]
+    (docs / "page.md").write_text("# Page\nThe ferry leaves at ten.")
+    assert names() == ["README.md", "page.md"]
+    texts = [c["text"] for c in rag.ensure_demo().chunks() if c["source"] == "page.md"]
+    assert any("ten" in t for t in texts) and not any("nine" in t for t in texts)
