@@ -7,6 +7,7 @@ assets/screenshots/rag.png.
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -40,8 +41,8 @@ def test_the_demo_collection_answers_with_citations(page, shots):
     sources = page.locator("#rag-sources .pg-cite")
     expect(sources.first).to_be_visible(timeout=120_000)
     bot = page.locator("#rag-chat .message.bot, #rag-chat [data-testid='bot']").last
-    expect(bot).not_to_have_text("…", timeout=120_000)
-    page.wait_for_timeout(1500)
+    expect(bot).to_contain_text(re.compile(r"\[\d\]"), timeout=120_000)  # finished: the answer cites a source
+    page.wait_for_timeout(1000)
     sources.first.locator("summary").click()
     expect(sources.first.locator(".pg-cite-text")).to_be_visible()
     page.screenshot(path=str(shots / "rag-demo.png"), full_page=True)
