@@ -52,6 +52,7 @@ def main() -> None:
     parser.add_argument("--top-k", type=int, default=4)
     parser.add_argument("--style", choices=["chat", "plain"], default="chat")
     parser.add_argument("--example", action="store_true", help="show the model one worked question first")
+    parser.add_argument("--order", choices=["source", "relevance"], default="source")
     parser.add_argument("--sentences", type=int, default=6, help="sentences shown to the model (over all passages)")
     parser.add_argument("--bonus", type=float, default=0.3, help="weight of the question's words in a sentence")
     parser.add_argument("--weight", type=float, default=0.5)
@@ -63,7 +64,7 @@ def main() -> None:
     from services import rag
 
     rag.PROMPT_SENTENCES, rag.WORD_BONUS, rag.PROMPT_STYLE = args.sentences, args.bonus, args.style
-    rag.PROMPT_EXAMPLE = args.example
+    rag.PROMPT_EXAMPLE, rag.PROMPT_ORDER = args.example, args.order
     with tempfile.TemporaryDirectory() as home:
         os.environ.setdefault("PLAYGROUND_HOME", home)
         result = evaluate(args.chunk_size, args.overlap, args.top_k, args.sentences, args.full_chunks,

@@ -46,6 +46,7 @@ NOT_FOUND = "The documents do not say. I could not find this in them."
 # What a small model is shown: the sentences most relevant to the question over all passages (bench/rag_quality.py).
 PROMPT_SENTENCES = 6
 PROMPT_STYLE = "chat"  # "chat": a system turn and a user turn; "plain": one user turn
+PROMPT_ORDER = "source"  # "source": sentences grouped under their passage; "relevance": most relevant last
 PROMPT_EXAMPLE = False  # one worked question before the real one (measured in bench/rag_quality.py)
 EXAMPLE = [
     {
@@ -203,9 +204,12 @@ def build_prompt(question: str, hits: list[Hit], system_prompt: str | None = Non
         chosen.setdefault(n, []).append((order, text))
     if not chosen:  # no sentence scores (a hit without sentences): whole passages
         chosen = {n: [(0, h.text)] for n, h in enumerate(hits, 1)}
-    sources = "\n".join(
-        f"[{n}] " + " ".join(text for _, text in sorted(chosen[n])).replace("\n", " ") for n in sorted(chosen)
-    )
+    if PROMPT_ORDER == "relevance" and ranked:  # one line per sentence, the most relevant last (nearest the question)
+        sources = "\n".join(f"[{n}] {text}".replace("\n", " ") for _, n, _, text in reversed(ranked))
+    else:
+        sources = "\n".join(
+            f"[{n}] " + " ".join(text for _, text in sorted(chosen[n])).replace("\n", " ") for n in sorted(chosen)
+        )
     if PROMPT_STYLE == "plain":  # everything in one user turn, ending where the answer starts
         return [
             {
