@@ -61,8 +61,11 @@ def test_twenty_sessions_ask_at_once(live_app):
     answer (generation takes turns on the one model, a few seconds each on a CPU)."""
     question = "How do I fine-tune a model on my own data?"
 
+    # Sessions are opened first (each fetches the app's config); then all twenty ask at the same moment.
+    sessions = [Client(live_app["url"], verbose=False, httpx_kwargs={"timeout": 120}) for _ in range(20)]
+
     def ask(n):
-        session = Client(live_app["url"], verbose=False)
+        session = sessions[n]
         hits = session.predict("playground-docs", question, 2, 0.5, api_name="/rag_retrieve")
         answer = session.predict("playground-docs", question, 2, api_name="/rag_ask") if n < 5 else None
         return hits, answer
