@@ -1,8 +1,8 @@
 """The RAG chat tab in headless Chromium: ask the shared demo collection and open a citation; upload a document
 into a collection of your own, preview its chunks, index it, ask about it, and see the retrieval inspector.
 
-Screenshots go to test-artifacts/screenshots/rag-*.png; the answered question is also the README's
-assets/screenshots/rag.png.
+Screenshots go to test-artifacts/screenshots/rag-*.png; the answered question about the uploaded document (with
+the inspector and the chunk preview) is also the README's assets/screenshots/rag.png.
 """
 
 from __future__ import annotations
@@ -46,7 +46,6 @@ def test_the_demo_collection_answers_with_citations(page, shots):
     sources.first.locator("summary").click()
     expect(sources.first.locator(".pg-cite-text")).to_be_visible()
     page.screenshot(path=str(shots / "rag-demo.png"), full_page=True)
-    shutil.copyfile(shots / "rag-demo.png", ROOT / "assets" / "screenshots" / "rag.png")
 
 
 def test_my_document_is_previewed_indexed_and_answered(page, shots):
@@ -60,7 +59,10 @@ def test_my_document_is_previewed_indexed_and_answered(page, shots):
     expect(page.get_by_text("Indexed 1 document(s)")).to_be_visible(timeout=180_000)
     ask(page, "Who is the present mayor of Quillhaven?")
     expect(page.locator("#rag-sources .pg-cite").first).to_contain_text("quillhaven.md", timeout=120_000)
+    bot = page.locator("#rag-chat .message.bot, #rag-chat [data-testid='bot']").last
+    expect(bot).to_contain_text(re.compile(r"\[\d\]"), timeout=120_000)  # the finished, cited answer
     page.get_by_text("Retrieval inspector (last question)").click()
     expect(page.get_by_text("BM25 rank (score)")).to_be_visible()
     page.wait_for_timeout(1500)
     page.screenshot(path=str(shots / "rag-mine.png"), full_page=True)
+    shutil.copyfile(shots / "rag-mine.png", ROOT / "assets" / "screenshots" / "rag.png")
