@@ -49,11 +49,7 @@ Special tokens: {specials}.
 ## Use it
 
 ```python
-from transformers import AutoTokenizer
-
-tokenizer = AutoTokenizer.from_pretrained("{repo_id}")
-print(tokenizer.tokenize("Tokenizers cut text into pieces."))
-print(tokenizer("Tokenizers cut text into pieces.")["input_ids"])
+{snippet("tokenizer").format(repo=repo_id)}
 ```
 
 ## Limitations
@@ -84,46 +80,14 @@ _BASE_HUB_ID = {
     "all-minilm-l6-v2": "sentence-transformers/all-MiniLM-L6-v2",
     "smollm2-135m-instruct": "HuggingFaceTB/SmolLM2-135M-Instruct",
 }
-_SNIPPET = {
-    "text-classification": """from transformers import AutoModelForSequenceClassification, AutoTokenizer
-import torch
+# Runnable snippets per task, in assets/cards/<task>.py.tmpl ({repo}, {example} and {prefix} are filled in).
+SNIPPETS = Path(__file__).resolve().parent.parent / "assets" / "cards"
 
-tokenizer = AutoTokenizer.from_pretrained("{repo}")
-model = AutoModelForSequenceClassification.from_pretrained("{repo}")
-inputs = tokenizer("{example}", return_tensors="pt")
-with torch.no_grad():
-    probabilities = model(**inputs).logits.softmax(-1)[0]
-print({{model.config.id2label[i]: round(float(p), 3) for i, p in enumerate(probabilities)}})""",
-    "text-regression": """from transformers import AutoModelForSequenceClassification, AutoTokenizer
-import torch
 
-tokenizer = AutoTokenizer.from_pretrained("{repo}")
-model = AutoModelForSequenceClassification.from_pretrained("{repo}")
-with torch.no_grad():
-    print(float(model(**tokenizer("{example}", return_tensors="pt")).logits[0, 0]))""",
-    "token-classification": """from transformers import AutoModelForTokenClassification, AutoTokenizer
-import torch
+def snippet(name: str) -> str:
+    return (SNIPPETS / f"{name}.py.tmpl").read_text(encoding="utf-8").rstrip("\n")
 
-tokenizer = AutoTokenizer.from_pretrained("{repo}")
-model = AutoModelForTokenClassification.from_pretrained("{repo}")
-inputs = tokenizer("{example}", return_tensors="pt")
-with torch.no_grad():
-    tags = model(**inputs).logits.argmax(-1)[0]
-tokens = tokenizer.convert_ids_to_tokens(inputs["input_ids"][0])
-print([(t, model.config.id2label[int(i)]) for t, i in zip(tokens, tags)])""",
-    "summarization": """from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-tokenizer = AutoTokenizer.from_pretrained("{repo}")
-model = AutoModelForSeq2SeqLM.from_pretrained("{repo}")
-inputs = tokenizer("{prefix}{example}", return_tensors="pt", truncation=True)
-print(tokenizer.decode(model.generate(**inputs, max_new_tokens=64)[0], skip_special_tokens=True))""",
-    "causal-lm": """from transformers import AutoModelForCausalLM, AutoTokenizer
-
-tokenizer = AutoTokenizer.from_pretrained("{repo}")
-model = AutoModelForCausalLM.from_pretrained("{repo}")
-inputs = tokenizer("{example}", return_tensors="pt")
-print(tokenizer.decode(model.generate(**inputs, max_new_tokens=50, do_sample=True)[0], skip_special_tokens=True))""",
-}
 _EXAMPLE = {
     "text-classification": "I loved every minute of it.",
     "text-regression": "A quiet, well-made little film.",
@@ -197,7 +161,7 @@ def model_card(
     curve = [h for h in history if "eval_loss" in h]
     curve_rows = "\n".join(f"| {h.get('epoch', 0):.2f} | {h.get('step', '')} | {h['eval_loss']:.4f} |" for h in curve)
     settings = "\n".join(f"| {k} | `{v}` |" for k, v in sorted(config.training.items()))
-    snippet = _SNIPPET[task].format(
+    code = snippet(task).format(
         repo=repo, example=_EXAMPLE[task], prefix="summarize: " if "t5" in str(config.model).lower() else ""
     )
     labels = ", ".join(f"`{label}`" for label in summary.get("labels") or []) or "—"
@@ -222,7 +186,7 @@ def model_card(
 ## Use it
 
 ```python
-{snippet}
+{code}
 ```
 
 ## Training

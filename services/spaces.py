@@ -23,119 +23,14 @@ _TASKS = {
     "text-generation": "generate",
 }
 
-_HEADER = '''"""{title}: a demo of {model_id}, made with HF Playground. Run it with `python app.py`."""
-
-import os
-
-import gradio as gr
-import torch
-from transformers import AutoTokenizer
-
-MODEL_ID = os.environ.get("MODEL_ID", {model_id!r})
-tokenizer = AutoTokenizer.from_pretrained(MODEL_ID)
-'''
-
-_BODIES = {
-    "classify": """from transformers import AutoModelForSequenceClassification
-
-model = AutoModelForSequenceClassification.from_pretrained(MODEL_ID).eval()
-MULTI_LABEL = model.config.problem_type == "multi_label_classification"
+# The generated app's parts, by kind of task: assets/space/{header,footer,<kind>}.py.tmpl (header and footer are
+# filled with str.format; the bodies are copied as they are).
+TEMPLATES = Path(__file__).resolve().parent.parent / "assets" / "space"
 
 
-def predict(text):
-    inputs = tokenizer(text, truncation=True, return_tensors="pt")
-    with torch.no_grad():
-        logits = model(**inputs).logits[0]
-    scores = logits.sigmoid() if MULTI_LABEL else logits.softmax(-1)
-    return {model.config.id2label[i]: float(s) for i, s in enumerate(scores)}
+def _template(name: str) -> str:
+    return (TEMPLATES / f"{name}.py.tmpl").read_text(encoding="utf-8")
 
-
-output = gr.Label(label="Prediction", num_top_classes=5)
-""",
-    "score": """from transformers import AutoModelForSequenceClassification
-
-model = AutoModelForSequenceClassification.from_pretrained(MODEL_ID).eval()
-
-
-def predict(text):
-    inputs = tokenizer(text, truncation=True, return_tensors="pt")
-    with torch.no_grad():
-        return round(float(model(**inputs).logits[0, 0]), 4)
-
-
-output = gr.Number(label="Predicted score")
-""",
-    "entities": """from transformers import AutoModelForTokenClassification
-
-model = AutoModelForTokenClassification.from_pretrained(MODEL_ID).eval()
-
-
-def predict(text):
-    inputs = tokenizer(text, truncation=True, return_offsets_mapping=True, return_tensors="pt")
-    offsets = inputs.pop("offset_mapping")[0].tolist()
-    with torch.no_grad():
-        labels = model(**inputs).logits[0].argmax(-1).tolist()
-    spans = []
-    for (start, end), label_id in zip(offsets, labels):
-        label = model.config.id2label[label_id]
-        if start == end or label == "O":
-            continue
-        kind = label.split("-", 1)[-1]
-        if spans and spans[-1]["entity"] == kind and not label.startswith("B-") and start - spans[-1]["end"] <= 1:
-            spans[-1]["end"] = end  # the next piece of the same entity
-        else:
-            spans.append({"entity": kind, "start": start, "end": end})
-    return {"text": text, "entities": spans}
-
-
-output = gr.HighlightedText(label="Entities")
-""",
-    "summarize": """from transformers import AutoModelForSeq2SeqLM
-
-model = AutoModelForSeq2SeqLM.from_pretrained(MODEL_ID).eval()
-
-
-def predict(text):
-    inputs = tokenizer(text, truncation=True, return_tensors="pt")
-    with torch.no_grad():
-        ids = model.generate(**inputs, max_new_tokens=64, num_beams=2)
-    return tokenizer.decode(ids[0], skip_special_tokens=True)
-
-
-output = gr.Textbox(label="Summary")
-""",
-    "generate": """from transformers import AutoModelForCausalLM
-
-model = AutoModelForCausalLM.from_pretrained(MODEL_ID).eval()
-
-
-def predict(text):
-    inputs = tokenizer(text, return_tensors="pt")
-    with torch.no_grad():
-        ids = model.generate(
-            **inputs, max_new_tokens=60, do_sample=True, top_p=0.9, pad_token_id=tokenizer.eos_token_id
-        )
-    return tokenizer.decode(ids[0], skip_special_tokens=True)
-
-
-output = gr.Textbox(label="Continuation")
-""",
-}
-
-_FOOTER = """
-demo = gr.Interface(
-    fn=predict,
-    inputs=gr.Textbox(label="Text", lines=4),
-    outputs=output,
-    title={title!r},
-    description={description!r},
-    examples={examples!r},
-    flagging_mode="never",
-)
-
-if __name__ == "__main__":
-    demo.launch()
-"""
 
 _EXAMPLES = {
     "classify": ["I loved every minute of it.", "The battery died after two days."],
@@ -187,10 +82,10 @@ def space_files(model_id: str, task: str, title: str | None = None, examples: li
     title = (title or "").strip() or f"{model_id.split('/')[-1]} demo"
     description = f"Try [{model_id}](https://huggingface.co/{model_id}), fine-tuned with HF Playground."
     app = (
-        _HEADER.format(title=title.replace('"', "'"), model_id=model_id)
+        _template("header").format(title=title.replace('"', "'"), model_id=model_id)
         + "\n"
-        + _BODIES[kind]
-        + _FOOTER.format(title=title, description=description, examples=examples or _EXAMPLES[kind])
+        + _template(kind)
+        + _template("footer").format(title=title, description=description, examples=examples or _EXAMPLES[kind])
     )
     requirements = f"transformers>={version('transformers').split('.')[0]}\ntorch\nsentencepiece\n"
     readme = f"""---
