@@ -211,40 +211,12 @@ def collections(owner: str) -> list[dict]:
 
 
 def stage(paths: list[str], owner: str) -> list[str]:
-    """Copy uploads into the owner's folder (type and size checked, names sanitized) for an ingest job."""
-    import shutil
-    import uuid
-
-    from services.owners import owner_dir
+    """Copy uploads into the owner's folder (type and size checked, names kept readable) for an ingest job."""
+    from services import uploads
     from services.rag_extract import SUFFIXES
 
-    settings = get_settings()
-    dest = owner_dir(settings.home / "uploads", owner) / f"rag-{uuid.uuid4().hex[:8]}"
-    staged = []
-    for raw in paths:
-        path = Path(raw)
-        suffix = path.suffix.lower()
-        if suffix not in (*SUFFIXES, ".zip"):
-            raise PlaygroundError(
-                f"'{path.name}' is not a document type RAG reads: use TXT, Markdown, HTML, PDF, DOCX, CSV or a ZIP."
-            )
-        size = path.stat().st_size
-        if size > settings.max_upload_bytes:
-            raise PlaygroundError(
-                f"'{path.name}' is {size / 2**20:.0f} MB; files up to {settings.max_upload_bytes / 2**20:.0f} MB "
-                "are accepted here."
-            )
-        if size == 0:
-            raise PlaygroundError(f"'{path.name}' is empty.")
-        dest.mkdir(parents=True, exist_ok=True)
-        target = dest / (display_name(path.stem) + suffix)
-        counter = 2
-        while target.exists():  # two uploads with the same (cleaned) name keep both
-            target = dest / f"{display_name(path.stem)}-{counter}{suffix}"
-            counter += 1
-        shutil.copyfile(path, target)
-        staged.append(str(target))
-    return staged
+    kind = "a document type RAG reads: use TXT, Markdown, HTML, PDF, DOCX, CSV or a ZIP"
+    return uploads.stage(paths, owner, "rag", (*SUFFIXES, ".zip"), kind, name=display_name)
 
 
 def display_name(stem: str, max_len: int = 100) -> str:

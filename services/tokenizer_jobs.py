@@ -14,40 +14,19 @@ from services.tokenizer_training import TokenizerTrainConfig
 
 
 def stage_uploads(paths: list[str], owner: str, purpose: str = "tokenizer") -> list[str]:
-    """Copy uploaded files (checked for type and size, names sanitized) into the owner's upload folder."""
-    import shutil
-    import uuid
+    """Copy uploaded text or table files (checked for type, size and content, names sanitized) into the owner's
+    upload folder."""
+    from services.uploads import stage
 
-    from services.owners import owner_dir
-
-    settings = get_settings()
-    dest = owner_dir(settings.home / "uploads", owner) / f"{purpose}-{uuid.uuid4().hex[:8]}"
-    staged = []
-    for raw in paths:
-        path = Path(raw)
-        suffix = path.suffix.lower()
-        if suffix not in TEXT_SUFFIXES + TABLE_SUFFIXES:
-            raise CorpusError(
-                f"'{path.name}' is not a file type the trainer reads: use .txt, .md, .csv, .tsv, .json, .jsonl or "
-                ".parquet."
-            )
-        size = path.stat().st_size
-        if size > settings.max_upload_bytes:
-            raise CorpusError(
-                f"'{path.name}' is {size / 2**20:.1f} MB; files up to {settings.max_upload_bytes / 2**20:.1f} MB "
-                "are accepted here."
-            )
-        if size == 0:
-            raise CorpusError(f"'{path.name}' is empty.")
-        if suffix != ".parquet":
+    def content(path: Path) -> None:
+        if path.suffix.lower() != ".parquet":
             check_text_file(path)
         elif path.open("rb").read(4) != b"PAR1":
             raise CorpusError(f"'{path.name}' is not a Parquet file, whatever its name says.")
-        dest.mkdir(parents=True, exist_ok=True)
-        target = dest / (safe_name(path.stem, "corpus") + suffix)
-        shutil.copyfile(path, target)
-        staged.append(str(target))
-    return staged
+
+    kind = "a file type the trainer reads: use .txt, .md, .csv, .tsv, .json, .jsonl or .parquet"
+    return stage(paths, owner, purpose, TEXT_SUFFIXES + TABLE_SUFFIXES, kind, check=content,
+                 name=lambda stem: safe_name(stem, "corpus"), error=CorpusError)  # fmt: skip
 
 
 def start_training(manager, owner: str, config: TokenizerTrainConfig) -> str:
