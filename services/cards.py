@@ -268,18 +268,7 @@ with `{meta.get("model", "all-minilm-l6-v2")}` ({meta.get("dim", 384)} dimension
 ## Search it
 
 ```python
-import sqlite3, numpy as np, faiss
-from sentence_transformers import SentenceTransformer
-
-ids, vectors = np.load("ids.npy"), np.load("vectors.npy")
-index = faiss.IndexIDMap2(faiss.IndexFlatIP(vectors.shape[1]))
-index.add_with_ids(vectors, ids)
-model = SentenceTransformer("sentence-transformers/all-MiniLM-L6-v2")
-query = model.encode(["your question"], normalize_embeddings=True)
-scores, found = index.search(query, 4)
-db = sqlite3.connect("chunks.sqlite")
-for chunk_id in found[0]:
-    print(db.execute("SELECT text FROM chunks WHERE id = ?", (int(chunk_id),)).fetchone()[0])
+{snippet("collection")}
 ```
 
 ## Documents
