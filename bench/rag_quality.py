@@ -1,7 +1,7 @@
 """RAG quality on bench/rag_eval (12 invented documents, 48 questions): retrieval hit rate and answer accuracy.
 
-    python -m bench.rag_quality [--chunk-size 160] [--overlap 32] [--top-k 4] [--sentences 3] [--full-chunks]
-                                [--no-answers] [--limit N]
+    python -m bench.rag_quality [--chunk-size 160] [--overlap 32] [--top-k 4] [--sentences 6] [--bonus 0.5]
+                                [--number-bonus 0.1] [--no-answers] [--limit N] [-v]
 
 Retrieval: the question's document among the top 3 citations (goal >= 90%). Answers: one of the question's
 `accept` strings in the packaged SmolLM2-135M-Instruct's answer (goal >= 75%).
@@ -28,21 +28,28 @@ def evaluate(chunk_size: int, overlap: int, top_k: int, sentences: int, full: bo
     questions = questions[:limit] if limit else questions
     owner = f"bench:{chunk_size}-{overlap}"
     rag.ingest("eval", sorted((EVAL / "docs").glob("*.md")), owner, chunk_size=chunk_size, overlap=overlap)
-    found = right = 0
+    found = right = in_prompt = first = 0
     started = time.perf_counter()
     for q in questions:
         hits = rag.retrieve("eval", q["question"], owner, top_k=top_k, hybrid_weight=weight)
         top3 = [h.source for h in hits[:3]]
         found += q["document"] in top3
+        best = max((s for h in hits for s in h.scored), key=lambda s: s[1], default=(0, 0.0, ""))
+        first += _holds(best[2], q)
+        in_prompt += _holds(rag.build_prompt(q["question"], hits)[-1]["content"], q)
         if answers:
             answer = rag.ask("eval", q["question"], owner, top_k=top_k, hybrid_weight=weight)["answer"]
-            ok = any(a.lower() in answer.lower() for a in q["accept"])
+            ok = _holds(answer, q)
             right += ok
             if verbose and not ok:
                 print(f"  ✗ {q['question']} -> {answer!r} (want {q['answer']}; top {top3})")
     n = len(questions)
-    return {"retrieval": found / n, "answers": right / n if answers else None, "n": n,
-            "seconds": time.perf_counter() - started}  # fmt: skip
+    return {"retrieval": found / n, "answers": right / n if answers else None, "n": n, "first": first / n,
+            "in_prompt": in_prompt / n, "seconds": time.perf_counter() - started}  # fmt: skip
+
+
+def _holds(text: str, q: dict) -> bool:
+    return any(a.lower() in text.lower() for a in q["accept"])
 
 
 def main() -> None:
@@ -54,7 +61,8 @@ def main() -> None:
     parser.add_argument("--example", action="store_true", help="show the model one worked question first")
     parser.add_argument("--order", choices=["source", "relevance"], default="source")
     parser.add_argument("--sentences", type=int, default=6, help="sentences shown to the model (over all passages)")
-    parser.add_argument("--bonus", type=float, default=0.3, help="weight of the question's words in a sentence")
+    parser.add_argument("--bonus", type=float, default=0.5, help="weight of the question's (rare) words in a sentence")
+    parser.add_argument("--number-bonus", type=float, default=0.1, help="for a number, when the question asks for one")
     parser.add_argument("--weight", type=float, default=0.5)
     parser.add_argument("--full-chunks", action="store_true")
     parser.add_argument("--no-answers", action="store_true")
@@ -64,14 +72,15 @@ def main() -> None:
     from services import rag
 
     rag.PROMPT_SENTENCES, rag.WORD_BONUS, rag.PROMPT_STYLE = args.sentences, args.bonus, args.style
-    rag.PROMPT_EXAMPLE, rag.PROMPT_ORDER = args.example, args.order
+    rag.PROMPT_EXAMPLE, rag.PROMPT_ORDER, rag.NUMBER_BONUS = args.example, args.order, args.number_bonus
     with tempfile.TemporaryDirectory() as home:
         os.environ.setdefault("PLAYGROUND_HOME", home)
         result = evaluate(args.chunk_size, args.overlap, args.top_k, args.sentences, args.full_chunks,
                           not args.no_answers, args.limit, args.weight, args.verbose)  # fmt: skip
     answers = "—" if result["answers"] is None else f"{result['answers']:.0%}"
     print(f"chunk {args.chunk_size}/{args.overlap}, top-k {args.top_k}, weight {args.weight}: right document in top 3 "
-          f"{result['retrieval']:.0%}, right fact in the answer {answers} "
+          f"{result['retrieval']:.0%}, answer in the best sentence {result['first']:.0%}, in the prompt "
+          f"{result['in_prompt']:.0%}, right fact in the answer {answers} "
           f"(n={result['n']}, {result['seconds']:.0f} s)")  # fmt: skip
 
 

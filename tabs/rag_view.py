@@ -40,6 +40,7 @@ def inspector_rows(hits: list[dict]) -> list[list]:
             f"{h['fused']:.4f}",
             fmt(h.get("rerank_rank"), h.get("rerank_score") or 0.0),
             (h["text"][:140] + "…") if len(h["text"]) > 140 else h["text"],
+            " … ".join(h.get("shown") or []) or "—",
         ]
         for h in hits
     ]
@@ -53,6 +54,7 @@ INSPECTOR_HEADERS = [
     "fused (RRF)",
     "re-ranked",
     "chunk",
+    "sentences the model read",
 ]
 
 

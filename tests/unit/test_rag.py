@@ -183,14 +183,27 @@ def test_the_demo_collection_is_shared_and_read_only(settings):
         Collection.open(DEMO, "anon:first-visit").delete(1)
 
 
+def test_the_sentence_that_answers_outranks_the_one_that_only_repeats_the_name(eval_collection):
+    owner, _ = eval_collection
+    # the intro sentence ("Quillhaven is a small harbour town ...") shares more words; the answer has the number
+    hits = rag.retrieve("towns", "How many people live in the harbour town of Quillhaven?", owner, top_k=4)
+    best = max((s for h in hits for s in h.scored), key=lambda s: s[1])[2]
+    assert "5,215" in best and "horseshoe" not in best
+    # what the model reads is a subset of the hits' sentences, and the inspector gets it per hit
+    read = rag.shown(hits)
+    assert len(read) == len(hits) and 0 < sum(map(len, read)) <= rag.PROMPT_SENTENCES
+    assert all(sentence in hit.text for hit, sentences in zip(hits, read, strict=True) for sentence in sentences)
+
+
 def test_answers_cite_their_sources_and_say_when_the_documents_do_not(eval_collection):
     owner, _ = eval_collection
     result = rag.ask("towns", "Who is the present mayor of Quillhaven?", owner, top_k=3)
     assert result["citations"][0]["source"] == "quillhaven.md"
     assert set(result["citations"][0]) == {"source", "text", "score", "page"}
     assert "Hesper Colley" in result["answer"] and "[" in result["answer"]
+    assert any("Hesper Colley" in " ".join(h["shown"]) for h in result["hits"])
     unrelated = rag.ask("towns", "What is the boiling point of liquid nitrogen in kelvin?", owner)
-    assert unrelated["answer"] == rag.NOT_FOUND
+    assert unrelated["answer"] == rag.NOT_FOUND and all(h["shown"] == [] for h in unrelated["hits"])
 
 
 def test_chat_history_is_kept_per_owner_and_collection(settings):
