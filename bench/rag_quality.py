@@ -1,7 +1,7 @@
 """RAG quality on bench/rag_eval (12 invented documents, 48 questions): retrieval hit rate and answer accuracy.
 
     python -m bench.rag_quality [--chunk-size 160] [--overlap 32] [--top-k 4] [--sentences 6] [--bonus 0.5]
-                                [--number-bonus 0.1] [--no-answers] [--limit N] [-v]
+                                [--number-bonus 0.1] [--contrast 0] [--no-answers] [--limit N] [-v]
 
 Retrieval: the question's document among the top 3 citations (goal >= 90%). Answers: one of the question's
 `accept` strings in the packaged SmolLM2-135M-Instruct's answer (goal >= 75%).
@@ -64,6 +64,7 @@ def main() -> None:
     parser.add_argument("--bonus", type=float, default=0.5, help="weight of the question's (rare) words in a sentence")
     parser.add_argument("--number-bonus", type=float, default=0.1, help="for a number, when the question asks for one")
     parser.add_argument("--weight", type=float, default=0.5)
+    parser.add_argument("--contrast", type=float, default=0.0, help="context-aware decoding strength (0: off)")
     parser.add_argument("--full-chunks", action="store_true")
     parser.add_argument("--no-answers", action="store_true")
     parser.add_argument("--limit", type=int)
@@ -73,6 +74,7 @@ def main() -> None:
 
     rag.PROMPT_SENTENCES, rag.WORD_BONUS, rag.PROMPT_STYLE = args.sentences, args.bonus, args.style
     rag.PROMPT_EXAMPLE, rag.PROMPT_ORDER, rag.NUMBER_BONUS = args.example, args.order, args.number_bonus
+    rag.CONTRAST = args.contrast
     with tempfile.TemporaryDirectory() as home:
         os.environ.setdefault("PLAYGROUND_HOME", home)
         result = evaluate(args.chunk_size, args.overlap, args.top_k, args.sentences, args.full_chunks,

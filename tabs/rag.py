@@ -83,6 +83,10 @@ def build(manager: JobManager) -> RagTab:
                 )
                 temperature = gr.Slider(0, 1.5, value=0, step=0.05, label="Temperature (0 = the likeliest words)")
                 max_new = gr.Slider(16, 512, value=96, step=16, label="Max new tokens")
+                contrast = gr.Slider(
+                    0, 1, value=rag.CONTRAST, step=0.1, label="Lean on the sources (context-aware decoding, 0 = off)",
+                    info="Subtracts what the model would say without the sources; costs a second pass per token.",
+                )  # fmt: skip
                 system = gr.Textbox(label="System prompt", value=rag.SYSTEM_PROMPT, lines=3)
         with gr.Column(scale=2):
             chatbot = gr.Chatbot(label="Chat", height=430, elem_id="rag-chat", placeholder="Ask about the documents.")
@@ -202,7 +206,7 @@ def build(manager: JobManager) -> RagTab:
     delete_btn.click(ui_delete, [collection, doomed], view, api_visibility="private")
 
     @friendly
-    def ui_ask(name, text, turns, k, w, rr, temp, new_tokens, prompt, request: gr.Request,
+    def ui_ask(name, text, turns, k, w, rr, temp, new_tokens, prompt, lean, request: gr.Request,
                profile: gr.OAuthProfile | None):  # fmt: skip
         owner = owner_of(request, profile)
         text = (text or "").strip()
@@ -214,14 +218,14 @@ def build(manager: JobManager) -> RagTab:
         last: dict = {}
         for last in rag.stream_answer(name, text, owner, top_k=int(k), hybrid_weight=float(w), rerank=bool(rr),
                                       temperature=float(temp), max_new_tokens=int(new_tokens), system_prompt=prompt,
-                                      history=earlier):  # fmt: skip
+                                      history=earlier, contrast=float(lean or 0)):  # fmt: skip
             turns[-1] = {"role": "assistant", "content": last["answer"] or "…"}
             yield {chatbot: turns, sources: rag_view.citations_html(last["citations"]),
                    inspector: rag_view.inspector_rows(last["hits"])}  # fmt: skip
         remember(owner, name, "user", text)
         remember(owner, name, "assistant", last.get("answer", ""), last.get("citations"))
 
-    ask_inputs = [collection, question, chatbot, top_k, weight, rerank, temperature, max_new, system]
+    ask_inputs = [collection, question, chatbot, top_k, weight, rerank, temperature, max_new, system, contrast]
     ask_outputs = [chatbot, question, sources, inspector]
     send.click(ui_ask, ask_inputs, ask_outputs, api_visibility="private", concurrency_id="inference")
     question.submit(ui_ask, ask_inputs, ask_outputs, api_visibility="private", concurrency_id="inference")

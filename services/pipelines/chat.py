@@ -133,18 +133,54 @@ def translate(
     return complete(loaded, f"{instruction}\n\n{text}", chat=True, **params)
 
 
+def _context_contrast(loaded: LoadedModel, without: list[dict], alpha: float, prompt_length: int):
+    """Context-aware decoding (Shi et al., 2023, "Trusting Your Evidence"): each step's logits become
+    (1 + alpha) * logits(prompt) - alpha * logits(the same prompt without its context), so what the context adds
+    outweighs what the model believes anyway. The prompt without context keeps a KV cache of its own: one extra,
+    short forward pass per token. For a small model answering from documents this is what makes it copy the fact
+    instead of guessing (bench/rag_quality.py)."""
+    import torch
+    from transformers import LogitsProcessor
+
+    plain = encode_prompt(loaded, without, True)["input_ids"]
+
+    class ContextContrast(LogitsProcessor):
+        def __init__(self):
+            self.past, self.fed = None, 0
+
+        def __call__(self, input_ids, scores):
+            new = input_ids[:, prompt_length:]
+            feed = torch.cat([plain, new], dim=1) if self.past is None else new[:, self.fed :]
+            out = loaded.model(input_ids=feed, past_key_values=self.past, use_cache=True)
+            self.past, self.fed = out.past_key_values, new.shape[1]
+            return (1 + alpha) * scores - alpha * out.logits[:, -1, :].to(scores.dtype)
+
+    return ContextContrast()
+
+
 def stream(
-    loaded: LoadedModel, prompt: str | list[dict], chat: bool | None = None, with_scores: bool = True, **params: Any
+    loaded: LoadedModel,
+    prompt: str | list[dict],
+    chat: bool | None = None,
+    with_scores: bool = True,
+    contrast: tuple[list[dict], float] | None = None,
+    **params: Any,
 ) -> Iterator[dict]:
     """Yield {"text": what is generated so far} as tokens arrive; the last item also has "tokens": each new token
-    with its probability and the five likeliest alternatives at that step (from the model's raw logits)."""
+    with its probability and the five likeliest alternatives at that step (from the model's raw logits).
+    `contrast`: (the prompt's messages without their context, alpha) for context-aware decoding."""
     import torch
-    from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+    from transformers import LogitsProcessorList, StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
     with loaded.busy:  # released before streaming; the generation below holds it in its worker
         if isinstance(prompt, str):
             prompt = fit_text(loaded, prompt, _reserve(params), keep_end=True)
         encoded = encode_prompt(loaded, prompt, chat)
+        processors = LogitsProcessorList()
+        if contrast and contrast[1] > 0 and has_chat_template(loaded):
+            processors.append(
+                _context_contrast(loaded, contrast[0], float(contrast[1]), encoded["input_ids"].shape[1])
+            )
     kwargs = generation_kwargs(loaded, params)
     streamer = TextIteratorStreamer(loaded.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600)
     result: dict[str, Any] = {}
@@ -159,7 +195,7 @@ def stream(
             with loaded.busy, torch.no_grad():
                 result["output"] = loaded.model.generate(
                     **encoded, **kwargs, streamer=streamer, return_dict_in_generate=True, output_logits=with_scores,
-                    stopping_criteria=StoppingCriteriaList([_StopWhenAsked()]),
+                    stopping_criteria=StoppingCriteriaList([_StopWhenAsked()]), logits_processor=processors,
                 )  # fmt: skip
         except Exception as err:  # surfaced to the caller below, after the streamer is released
             result["error"] = err

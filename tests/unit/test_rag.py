@@ -206,6 +206,32 @@ def test_answers_cite_their_sources_and_say_when_the_documents_do_not(eval_colle
     assert unrelated["answer"] == rag.NOT_FOUND and all(h["shown"] == [] for h in unrelated["hits"])
 
 
+def test_context_aware_decoding_subtracts_what_the_model_says_without_the_sources(eval_collection):
+    import torch
+
+    from services import loading
+    from services.pipelines import chat
+
+    loaded = loading.load(rag.CHAT_MODEL, "text-generation")
+    asked = "Question: What colour is the dial?"
+    with_sources = [{"role": "user", "content": f"Sources:\n[1] The dial is saffron yellow.\n\n{asked}"}]
+    without = [{"role": "user", "content": asked}]
+    ids = chat.encode_prompt(loaded, with_sources)["input_ids"]
+    plain = chat.encode_prompt(loaded, without)["input_ids"]
+    contrast = chat._context_contrast(loaded, without, 0.5, ids.shape[1])
+    with torch.no_grad():
+        for _step in range(2):  # the first step reads the whole plain prompt, the next only the new token (cache)
+            scores = loaded.model(ids).logits[:, -1, :]
+            mixed = contrast(ids, scores.clone())
+            expected = 1.5 * scores - 0.5 * loaded.model(plain).logits[:, -1, :]
+            assert torch.allclose(mixed, expected, atol=1e-3) and not torch.allclose(mixed, scores, atol=1e-3)
+            token = mixed.argmax(-1, keepdim=True)
+            ids, plain = torch.cat([ids, token], 1), torch.cat([plain, token], 1)
+    owner, _ = eval_collection
+    result = rag.ask("towns", "Who is the present mayor of Quillhaven?", owner, top_k=3, contrast=0.5)
+    assert result["answer"] and result["citations"][0]["source"] == "quillhaven.md"
+
+
 def test_chat_history_is_kept_per_owner_and_collection(settings):
     remember("anon:a", "towns", "user", "Hello?")
     remember("anon:a", "towns", "assistant", "Hi [1]", [{"source": "x.md"}])
