@@ -1,7 +1,7 @@
 """RAG quality on bench/rag_eval (12 invented documents, 48 questions): retrieval hit rate and answer accuracy.
 
     python -m bench.rag_quality [--chunk-size 160] [--overlap 32] [--top-k 4] [--sentences 6] [--bonus 0.5]
-                                [--number-bonus 0.1] [--contrast 0] [--no-answers] [--limit N] [-v]
+                                [--number-bonus 0.1] [--contrast 0] [--oracle] [--no-answers] [--limit N] [-v]
 
 Retrieval: the question's document among the top 3 citations (goal >= 90%). Answers: one of the question's
 `accept` strings in the packaged SmolLM2-135M-Instruct's answer (goal >= 75%).
@@ -21,7 +21,7 @@ EVAL = ROOT / "bench" / "rag_eval"
 
 
 def evaluate(chunk_size: int, overlap: int, top_k: int, sentences: int, full: bool, answers: bool, limit: int | None,
-             weight: float = 0.5, verbose: bool = False) -> dict:  # fmt: skip
+             weight: float = 0.5, verbose: bool = False, oracle: bool = False) -> dict:  # fmt: skip
     from services import rag
 
     questions = [json.loads(line) for line in (EVAL / "questions.jsonl").read_text().splitlines() if line.strip()]
@@ -30,7 +30,19 @@ def evaluate(chunk_size: int, overlap: int, top_k: int, sentences: int, full: bo
     rag.ingest("eval", sorted((EVAL / "docs").glob("*.md")), owner, chunk_size=chunk_size, overlap=overlap)
     found = right = in_prompt = first = 0
     started = time.perf_counter()
+    asked: dict = {}
+    if oracle:  # the model's ceiling: the sentence that holds the answer (if retrieved) is the only one it reads
+        select, rag.PROMPT_SENTENCES = rag._select_sentences, 1
+
+        def only_the_answer(hits, *args, **kwargs):
+            select(hits, *args, **kwargs)
+            for h in hits:
+                h.scored = [(o, s + 100.0 * _holds(t, asked), t) for o, s, t in h.scored]
+
+        rag._select_sentences = only_the_answer
     for q in questions:
+        asked.clear()
+        asked.update(q)
         hits = rag.retrieve("eval", q["question"], owner, top_k=top_k, hybrid_weight=weight)
         top3 = [h.source for h in hits[:3]]
         found += q["document"] in top3
@@ -67,6 +79,7 @@ def main() -> None:
     parser.add_argument("--contrast", type=float, default=0.0, help="context-aware decoding strength (0: off)")
     parser.add_argument("--full-chunks", action="store_true")
     parser.add_argument("--no-answers", action="store_true")
+    parser.add_argument("--oracle", action="store_true", help="show the model only the sentence with the answer")
     parser.add_argument("--limit", type=int)
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args()
@@ -78,7 +91,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as home:
         os.environ.setdefault("PLAYGROUND_HOME", home)
         result = evaluate(args.chunk_size, args.overlap, args.top_k, args.sentences, args.full_chunks,
-                          not args.no_answers, args.limit, args.weight, args.verbose)  # fmt: skip
+                          not args.no_answers, args.limit, args.weight, args.verbose, args.oracle)  # fmt: skip
     answers = "—" if result["answers"] is None else f"{result['answers']:.0%}"
     print(f"chunk {args.chunk_size}/{args.overlap}, top-k {args.top_k}, weight {args.weight}: right document in top 3 "
           f"{result['retrieval']:.0%}, answer in the best sentence {result['first']:.0%}, in the prompt "

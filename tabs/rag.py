@@ -99,7 +99,12 @@ def build(manager: JobManager) -> RagTab:
             gr.Examples(EXAMPLES, [question], label="Try")
             sources = gr.HTML(rag_view.citations_html([]), elem_id="rag-sources")
             with gr.Accordion("Retrieval inspector (last question)", open=False):
-                inspector = gr.Dataframe(headers=rag_view.INSPECTOR_HEADERS, interactive=False, wrap=True)
+                inspector = gr.Dataframe(
+                    headers=rag_view.INSPECTOR_HEADERS,
+                    interactive=False,
+                    wrap=True,
+                    column_widths=rag_view.INSPECTOR_WIDTHS,
+                )
             hub_push.build(manager, _collection_folder, collection, prepare=cards.write_collection_card,
                            repo_type="dataset")  # fmt: skip
     chunks_view = gr.HTML(elem_id="rag-preview")

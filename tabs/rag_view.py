@@ -56,6 +56,7 @@ INSPECTOR_HEADERS = [
     "chunk",
     "sentences the model read",
 ]
+INSPECTOR_WIDTHS = ["5%", "13%", "10%", "10%", "8%", "7%", "23%", "24%"]
 
 
 def preview_html(preview: dict) -> str:
