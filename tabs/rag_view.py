@@ -47,7 +47,7 @@ def inspector_rows(hits: list[dict]) -> list[list]:
 
 
 INSPECTOR_HEADERS = [
-    "rank",
+    "#",
     "document",
     "BM25 rank (score)",
     "vector rank (cosine)",
@@ -56,7 +56,7 @@ INSPECTOR_HEADERS = [
     "chunk",
     "sentences the model read",
 ]
-INSPECTOR_WIDTHS = ["5%", "13%", "10%", "10%", "8%", "7%", "23%", "24%"]
+INSPECTOR_WIDTHS = ["4%", "11%", "11%", "11%", "9%", "8%", "22%", "24%"]
 
 
 def preview_html(preview: dict) -> str:
