@@ -224,17 +224,11 @@ def build_prompt(question: str, hits: list[Hit], system_prompt: str | None = Non
     """The chat messages: the system prompt, then the `budget` most relevant sentences over all hits, under the
     number of the hit they come from (so [n] in the answer is the n-th citation), and the question."""
     ranked = _ranked(hits, budget)
-    chosen: dict[int, list[tuple[int, str]]] = {}
-    for _, n, order, text in ranked:
-        chosen.setdefault(n, []).append((order, text))
-    if not chosen:  # no sentence scores (a hit without sentences): whole passages
-        chosen = {n: [(0, h.text)] for n, h in enumerate(hits, 1)}
     if PROMPT_ORDER == "relevance" and ranked:  # one line per sentence, the most relevant last (nearest the question)
         sources = "\n".join(f"[{n}] {text}".replace("\n", " ") for _, n, _, text in reversed(ranked))
     else:
-        sources = "\n".join(
-            f"[{n}] " + " ".join(text for _, text in sorted(chosen[n])).replace("\n", " ") for n in sorted(chosen)
-        )
+        read = shown(hits, budget)
+        sources = "\n".join(f"[{n}] " + " ".join(texts).replace("\n", " ") for n, texts in enumerate(read, 1) if texts)
     if PROMPT_STYLE == "plain":  # everything in one user turn, ending where the answer starts
         return [
             {
@@ -257,9 +251,10 @@ def _ranked(hits: list[Hit], budget: int | None = None) -> list[tuple[float, int
                   reverse=True)[:budget]  # fmt: skip
 
 
-def shown(hits: list[Hit]) -> list[list[str]]:
-    """For each hit, the sentences of it the model reads, in reading order (the retrieval inspector shows them)."""
-    ranked = _ranked(hits)
+def shown(hits: list[Hit], budget: int | None = None) -> list[list[str]]:
+    """For each hit, the sentences of it the model reads, in reading order (the prompt holds them under the hit's
+    number; the retrieval inspector shows them). Hits without scored sentences are read whole."""
+    ranked = _ranked(hits, budget)
     if not ranked:
         return [[h.text] for h in hits]
     return [[text for _, m, _, text in sorted(ranked, key=lambda r: r[2]) if m == n] for n in range(1, len(hits) + 1)]
@@ -303,12 +298,13 @@ def stream_answer(
     from services.pipelines import stream
 
     hits = retrieve(collection, question, owner, top_k=top_k, hybrid_weight=hybrid_weight, rerank=rerank)
-    read = shown(hits) if relevant(hits) else [[] for _ in hits]  # below the floor the model is not asked
+    asked = relevant(hits)  # below the relevance floor the model is not asked and reads nothing
+    read = shown(hits) if asked else [[] for _ in hits]
     found = {
         "citations": citations(hits),
         "hits": [{**h.to_dict(), "shown": r} for h, r in zip(hits, read, strict=True)],
     }
-    if not relevant(hits):
+    if not asked:
         yield {"answer": NOT_FOUND, **found, "relevant": False}
         return
     yield {"answer": "", **found, "relevant": True}

@@ -137,8 +137,7 @@ def _context_contrast(loaded: LoadedModel, without: list[dict], alpha: float, pr
     """Context-aware decoding (Shi et al., 2023, "Trusting Your Evidence"): each step's logits become
     (1 + alpha) * logits(prompt) - alpha * logits(the same prompt without its context), so what the context adds
     outweighs what the model believes anyway. The prompt without context keeps a KV cache of its own: one extra,
-    short forward pass per token. For a small model answering from documents this is what makes it copy the fact
-    instead of guessing (bench/rag_quality.py)."""
+    short forward pass per token. Measured for RAG answers in bench/rag_quality.py (`--contrast`)."""
     import torch
     from transformers import LogitsProcessor
 
