@@ -10,6 +10,11 @@
 - PLAYGROUND_ALLOW_LOCAL_PATHS: may visitors load models from any folder (default: yes locally, no on a Space).
 - PLAYGROUND_CANCEL_GRACE_S: seconds a cancelled job gets to save before it is killed (default 30).
 - PLAYGROUND_PACKS_DIR: where packaged models are converted to (default PLAYGROUND_HOME/packs).
+- PLAYGROUND_ALLOW_REMOTE_CODE: may a load run the Python files a Hub repo ships (`trust_remote_code`) when the
+  caller asks for it (default: yes locally, where it stays opt-in per load; no on a Space, for every visitor).
+- PLAYGROUND_ALLOW_PICKLE: may a load read pickled weights (`*.bin`) when the caller allows them (same defaults).
+
+Caps on inputs, jobs and concurrent work per visitor are in `services.limits`.
 
 `get_settings()` caches the result; tests call `get_settings.cache_clear()` after changing the environment.
 The Hub probe is lazy (`Settings.offline`), so importing or building the app never touches the network.
@@ -26,6 +31,7 @@ from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
+PROJECT_ROOT = Path(__file__).resolve().parent.parent  # the app's own files (job processes start here)
 _TRUE = {"1", "true", "yes", "on"}
 
 
@@ -78,6 +84,8 @@ class Settings:
     space_id: str | None
     hub_endpoint: str
     packs_root: Path | None = None
+    allow_remote_code: bool = True
+    allow_pickle: bool = True
     _probe: bool | None = field(default=None, repr=False)
     _probe_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -151,6 +159,8 @@ def get_settings() -> Settings:
         packs_root=Path(os.environ["PLAYGROUND_PACKS_DIR"]).expanduser()
         if os.environ.get("PLAYGROUND_PACKS_DIR")
         else None,
+        allow_remote_code=_flag("PLAYGROUND_ALLOW_REMOTE_CODE", space_id is None),
+        allow_pickle=_flag("PLAYGROUND_ALLOW_PICKLE", space_id is None),
     )
     logger.info("Settings: %s", settings)
     return settings

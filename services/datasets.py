@@ -14,7 +14,7 @@ import difflib
 import logging
 from pathlib import Path
 
-from services.config import get_settings
+from services.config import PROJECT_ROOT, get_settings
 from services.errors import PlaygroundError
 from services.tokenizer_corpus import CorpusError, check_text_file
 
@@ -36,6 +36,15 @@ ANALYSIS_ROWS = 2000
 
 class DatasetError(PlaygroundError):
     """The data cannot be used as asked; the message says why in one sentence."""
+
+
+def looks_like_path(source: str) -> bool:
+    """Whether a source names a file or folder rather than a Hub id: a suffix, a path-like start, or anything that
+    exists on this machine relative to where the app runs (`datasets` would read such a folder, not the Hub)."""
+    source = (source or "").strip()
+    if Path(source).suffix or source.startswith(("/", "~", ".")):
+        return True
+    return any((base / source).exists() for base in (Path.cwd(), PROJECT_ROOT)) if source else False
 
 
 def sample_ids() -> list[str]:
@@ -130,7 +139,7 @@ def _load_hub(source: str, config: str | None, split: str | None, kwargs: dict):
 
     from services import hub
 
-    if not hub.is_valid_repo_id(source):
+    if not hub.is_valid_repo_id(source) or looks_like_path(source):
         raise DatasetError(f"'{source}' is neither a bundled sample, a file nor a Hub dataset id.")
     if get_settings().offline:
         raise DatasetError(

@@ -67,6 +67,26 @@ def model_exists(repo_id: str) -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=256)
+def weights_bytes(repo_id: str) -> int | None:
+    """The size of a Hub model's weights (its top-level safetensors files, else its pickles) from the Hub's file
+    list, before anything is downloaded; None when the Hub does not say."""
+    from huggingface_hub import HfApi
+
+    token = False if get_settings().on_space else None
+    try:
+        info = HfApi(token=token).model_info(repo_id, files_metadata=True, timeout=10)
+    except Exception as err:  # unknown: the download itself will explain what is wrong
+        logger.warning("Could not read the file sizes of %s: %s", repo_id, err)
+        return None
+    files = [(s.rfilename, s.size or 0) for s in info.siblings or [] if "/" not in s.rfilename]
+    for suffixes in ((".safetensors",), (".bin", ".pt", ".pth")):
+        total = sum(size for name, size in files if name.endswith(suffixes))
+        if total:
+            return total
+    return None
+
+
 def model_file(repo_id: str, filename: str) -> Path | None:
     """One file of a Hub model (from the local cache, else downloaded when online), or None if it has none."""
     from huggingface_hub import hf_hub_download, try_to_load_from_cache

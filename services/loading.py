@@ -326,8 +326,13 @@ def load(
     progress: Progress | None = None,
 ) -> LoadedModel:
     """Resolve `model_id` for `owner` and return the loaded model for `task`, from the cache when possible."""
+    from services.safety import check_pickle, check_remote_code
+
+    check_remote_code(trust_remote_code)
+    check_pickle(allow_pickle)
     task = models.canonical_task(task)
     resolved = models.resolve(model_id, owner)
+    models.check_size(resolved)
     # The cache key holds the resolved location, so two owners' "trained:x" never share an entry.
     # allow_pickle is part of the key: one visitor's consent to a pickle never serves another who gave none.
     key = (resolved.source, resolved.location, auto_class_family(task), trust_remote_code, allow_pickle)

@@ -20,6 +20,7 @@ from pathlib import Path
 from services import hub, packs
 from services.config import get_settings
 from services.errors import AccessDenied, ModelNotFound, ModelUnavailable, NotAModel
+from services.limits import check_id
 from services.owners import owner_dir, safe_name
 
 logger = logging.getLogger(__name__)
@@ -237,16 +238,32 @@ def _parsed_config(path: str, mtime_ns: int) -> dict:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
+def _path_syntax(model_id: str) -> bool:
+    """Whether an id is written as a path (decided from the text alone, never from what exists on disk)."""
+    return model_id.startswith(("/", "./", "../", "~", ".\\")) or "\\" in model_id or ".." in model_id.split("/")
+
+
+def _exists_here(model_id: str) -> bool:
+    """Whether an id names a folder relative to where the app or its jobs run: `from_pretrained` would read that
+    folder instead of the Hub repo of the same name."""
+    from services.config import PROJECT_ROOT
+
+    return any((base / model_id).expanduser().exists() for base in (Path.cwd(), PROJECT_ROOT))
+
+
 def _looks_like_path(model_id: str) -> bool:
-    return model_id.startswith(("/", "./", "../", "~")) or Path(model_id).expanduser().is_dir()
+    """Where folders may be loaded: an id written as a path, or one that names an existing folder."""
+    return _path_syntax(model_id) or (get_settings().allow_local_paths and _exists_here(model_id))
 
 
 def resolve(model_id: str, owner: str | None = None) -> ResolvedModel:
     """Decide what a model id means; raise a `PlaygroundError` that explains when it means nothing usable.
 
+    Which sentence comes back depends on the id as written, never on what the server holds: another owner's
+    folder reads like a missing one, and where folders are off no path is even looked at.
     Packaged GGUF models are not converted here (that is slow): `services.loading` does it with progress.
     """
-    model_id = (model_id or "").strip()
+    model_id = check_id(model_id or "", "The model name")
     if not model_id:
         raise ModelNotFound("Please choose a model first.")
     settings = get_settings()
@@ -277,7 +294,8 @@ def resolve(model_id: str, owner: str | None = None) -> ResolvedModel:
             f"'{model_id}' is not a model name this playground knows. Use a catalog model, a Hub id like "
             "'distilbert/distilbert-base-uncased-finetuned-sst-2-english', or a trained model."
         )
-    snapshot = hub.cached_snapshot(model_id)
+    shadowed = _exists_here(model_id)  # a Hub id that is also a folder here: never read from the disk
+    snapshot = None if shadowed else hub.cached_snapshot(model_id)
     if settings.offline:
         if snapshot is None:
             raise ModelUnavailable(
@@ -285,9 +303,23 @@ def resolve(model_id: str, owner: str | None = None) -> ResolvedModel:
                 "Pick one of the packaged models, or run the playground where it can reach the Hub."
             )
         return ResolvedModel(model_id, "hub", str(snapshot), _tasks_of_folder(snapshot))
-    if not hub.model_exists(model_id):
+    if shadowed or not hub.model_exists(model_id):
         raise ModelNotFound(f"There is no model called '{model_id}' on the Hugging Face Hub (or it is private).")
     return ResolvedModel(model_id, "hub", model_id, RECOMMENDED.get(model_id, ((), ""))[0])
+
+
+def check_size(resolved: ResolvedModel) -> None:
+    """Refuse a Hub model too big for this machine before it is downloaded: larger than the model memory budget
+    (PLAYGROUND_MODEL_MEMORY_MB), it could not stay loaded and would only fill the disk."""
+    if resolved.source != "hub" or Path(resolved.location).is_dir():
+        return
+    size = hub.weights_bytes(resolved.location)
+    budget = get_settings().model_memory_bytes
+    if size is not None and size > budget:
+        raise ModelUnavailable(
+            f"'{resolved.id}' has {size / 2**30:.1f} GB of weights; this playground loads models of up to "
+            f"{budget / 2**30:.1f} GB. Pick a smaller model."
+        )
 
 
 def _tasks_of_folder(folder: Path) -> tuple[str, ...]:
@@ -301,9 +333,9 @@ def _resolve_folder(model_id: str, owner: str | None) -> ResolvedModel:
         raise AccessDenied("Loading models from folders on the server is turned off here. Use a model id instead.")
     folder = Path(model_id).expanduser().resolve()
     # Everything under PLAYGROUND_HOME belongs to some owner: only your own trained models, by their trained: id.
-    if folder.is_relative_to(settings.home) and not (owner and folder.is_relative_to(trained_root(owner))):
-        raise AccessDenied("That folder belongs to the playground's storage. Use the model's id from the catalog.")
-    if not folder.is_dir():
+    # Another owner's folder gets the same sentence as a folder that is not there.
+    theirs = folder.is_relative_to(settings.home) and not (owner and folder.is_relative_to(trained_root(owner)))
+    if theirs or not folder.is_dir():
         raise ModelNotFound(f"There is no folder '{model_id}' on this machine.")
     config = _read_config(folder)
     if config is None:

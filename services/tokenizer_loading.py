@@ -24,6 +24,7 @@ from typing import Any
 from services import hub, models, packs
 from services.config import get_settings
 from services.errors import AccessDenied, ModelNotFound, ModelUnavailable, NotAModel, PlaygroundError
+from services.limits import check_id
 from services.owners import owner_dir, safe_name
 from services.tokenizer_bytes import byte_decoder, readable
 
@@ -184,7 +185,7 @@ def catalog(owner: str | None = None) -> list[TokenizerEntry]:
 
 def _locate(tokenizer_id: str, owner: str | None) -> tuple[str, dict]:
     """Where a tokenizer's files are, plus `from_pretrained` keyword arguments. Raises a sentence otherwise."""
-    tokenizer_id = (tokenizer_id or "").strip()
+    tokenizer_id = check_id(tokenizer_id or "", "The tokenizer name")
     if not tokenizer_id:
         raise ModelNotFound("Please choose a tokenizer first.")
     settings = get_settings()
@@ -214,14 +215,17 @@ def _locate(tokenizer_id: str, owner: str | None) -> tuple[str, dict]:
             f"'{tokenizer_id}' is not a tokenizer this playground knows. Pick one from the list, or type a Hub id "
             "such as 'openai-community/gpt2'."
         )
+    shadowed = models._exists_here(tokenizer_id)  # a Hub id that is also a folder here is never read from disk
     if settings.offline:
-        snapshot = hub.cached_snapshot(tokenizer_id)
+        snapshot = None if shadowed else hub.cached_snapshot(tokenizer_id)
         if snapshot is None:
             raise ModelUnavailable(
                 f"'{tokenizer_id}' is on the Hub, and the playground is offline with no copy of it here. "
                 "Pick a packaged tokenizer, or one you trained."
             )
         return str(snapshot), {}
+    if shadowed:
+        raise ModelNotFound(f"'{tokenizer_id}' has no tokenizer files this playground can read.")
     return tokenizer_id, {"token": False if settings.on_space else None}
 
 
@@ -240,9 +244,7 @@ def _local_folder(path: str, owner: str | None) -> Path:
     mine = owner and (
         folder.is_relative_to(tokenizers_root(owner)) or folder.is_relative_to(models.trained_root(owner))
     )
-    if folder.is_relative_to(settings.home) and not mine:
-        raise AccessDenied("That folder belongs to the playground's storage. Use the tokenizer's id from the list.")
-    if not folder.is_dir():
+    if (folder.is_relative_to(settings.home) and not mine) or not folder.is_dir():  # one sentence for both
         raise ModelNotFound(f"There is no folder '{path}' on this machine.")
     if not any((folder / name).exists() for name in TOKENIZER_FILES):
         raise NotAModel(f"The folder '{folder.name}' holds no tokenizer (no tokenizer.json or vocabulary file).")
@@ -310,6 +312,9 @@ def tokenizer_cache() -> _TokenizerCache:
 
 def load_tokenizer(tokenizer_id: str, owner: str | None = None, trust_remote_code: bool = False) -> LoadedTokenizer:
     """Load (or fetch from the cache) a tokenizer; every failure is a `PlaygroundError` with a sentence."""
+    from services.safety import check_remote_code
+
+    check_remote_code(trust_remote_code)
     location, kwargs = _locate(tokenizer_id, owner)
     stamp = _stamp(location)
     key = (location, stamp, trust_remote_code)

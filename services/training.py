@@ -76,8 +76,10 @@ def train(config: TrainConfig, owner: str | None = None, events: EventWriter | N
     import transformers
 
     from services import datasets as data_sources
+    from services.safety import check_remote_code
     from services.training_run import build_trainer, finish
 
+    check_remote_code(config.trust_remote_code)  # again here: the policy holds for the job process too
     out = Path(config.output_dir).expanduser().resolve()
     main = _is_main()
     if main:

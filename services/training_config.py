@@ -120,12 +120,22 @@ class TrainConfig:
 
     @classmethod
     def from_yaml(cls, text_or_path: str | Path) -> TrainConfig:
+        """A config from a YAML file's path or from YAML text (the CLI). What a visitor sends is only ever text:
+        `from_yaml_text`, which never reads a file."""
         path = Path(text_or_path)
         text = (
             path.read_text(encoding="utf-8") if "\n" not in str(text_or_path) and path.is_file() else str(text_or_path)
         )
+        return cls.from_yaml_text(text)
+
+    @classmethod
+    def from_yaml_text(cls, text: str) -> TrainConfig:
+        if not isinstance(text, str) or len(text) > 100_000:
+            raise ConfigError("A training config is YAML text of at most 100,000 characters.")
+        from services.safety import load_yaml
+
         try:
-            data = yaml.safe_load(text)
+            data = load_yaml(text)
         except yaml.YAMLError as err:
             raise ConfigError(f"The config is not valid YAML: {str(err).splitlines()[0]}") from err
         return cls.from_dict(data)

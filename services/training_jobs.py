@@ -3,7 +3,8 @@ CONFIG.yaml` as a supervised child process (the exact command the UI previews), 
 curves from its metric events, the report and the model card from its output folder.
 
 A model trained from the app goes to the owner's own folder (`trained:<name>`); data files must be the owner's own
-uploads, a bundled sample or a Hub dataset: nobody trains on files of the server or of another owner.
+uploads, a bundled sample or a Hub dataset: nobody trains on files of the server or of another owner. On a Space a
+visitor's config may set the training hyperparameters only (`services.training_policy`), never a model's own code.
 """
 
 from __future__ import annotations
@@ -16,29 +17,31 @@ from services import datasets as data_sources
 from services.config import get_settings
 from services.errors import AccessDenied, PlaygroundError
 from services.jobs_child import launcher_command
+from services.limits import check_id
 from services.models import TRAINED_PREFIX, trained_root
 from services.owners import owner_dir, safe_name
+from services.redact import scrub
+from services.safety import check_remote_code
 from services.training_config import TrainConfig
+from services.training_policy import check_for_visitors
+from services.uploads import NOT_YOURS, uploads_root
 
-
-def uploads_root(owner: str) -> Path:
-    return owner_dir(get_settings().home / "uploads", owner)
+__all__ = ["check_source", "outputs", "retry", "start", "trained_root", "uploads_root"]
 
 
 def check_source(source: str, owner: str) -> None:
     """A file source must be the owner's own upload (or, where folders are allowed, a file outside the app's
-    storage); samples and Hub ids pass."""
-    source = (source or "").strip()
-    if source.startswith(data_sources.SAMPLE_PREFIX) or not (
-        Path(source).suffix or source.startswith(("/", "~", "."))
-    ):
+    storage); samples and Hub ids pass. Anything that names a file or folder on the server counts as a file, so a
+    "Hub id" like `tests/data` never reads the server's own folders."""
+    source = check_id(source or "", "The dataset name")
+    if source.startswith(data_sources.SAMPLE_PREFIX) or not data_sources.looks_like_path(source):
         return
     path = Path(source).expanduser().resolve()
     settings = get_settings()
     if path.is_relative_to(uploads_root(owner).resolve()):
         return
     if path.is_relative_to(settings.home.resolve()) or not settings.allow_local_paths:
-        raise AccessDenied("That file is not one of your uploads: upload it here first.")
+        raise AccessDenied(NOT_YOURS.format(name=Path(source).name))
 
 
 def config_path(owner: str, name: str) -> Path:
@@ -50,10 +53,15 @@ def config_path(owner: str, name: str) -> Path:
 def prepare_config(config: TrainConfig | dict, owner: str, name: str, resume: bool = False) -> TrainConfig:
     """The config as the job will run it: output into the owner's trained models under `name`."""
     config = TrainConfig.from_dict(dict(config)) if isinstance(config, dict) else config
+    check_remote_code(config.trust_remote_code)
+    check_for_visitors(config)
     clean = safe_name(name or "", "")
     if not clean or clean != (name or "").strip():
         raise PlaygroundError("Name the model with letters, digits, '-', '_' or '.' (for example sentiment-minilm).")
     check_source(config.dataset.source, owner)
+    from services.models import check_size, resolve
+
+    check_size(resolve(config.model, owner))  # a clear sentence now, not a child that fills the disk
     out = trained_root(owner) / clean
     if not resume and (out / "config.json").exists():
         raise PlaygroundError(
@@ -110,23 +118,47 @@ def curves(manager, job_id: str, owner: str) -> list[dict]:
     return rows
 
 
+def has_checkpoint(out: Path) -> bool:
+    """Whether a training folder holds a checkpoint the Trainer can resume from (not just an empty folder)."""
+    folder = out / "checkpoints"
+    return folder.is_dir() and any((c / "trainer_state.json").is_file() for c in folder.glob("checkpoint-*"))
+
+
 def outputs(manager, job_id: str, owner: str) -> dict:
-    """What a finished training job left: its summary, report and the model id to use it by."""
+    """What a finished training job left: its summary, report and the model id to use it by (no server paths)."""
     record = manager.get(job_id, owner)
-    out = Path((record.config or {}).get("output_dir") or "")
+    name = (record.config or {}).get("name")
+    out = trained_root(owner) / safe_name(name or "", "model")
     report_path = out / "report.json"
     report = json.loads(report_path.read_text()) if report_path.is_file() else {}
-    name = (record.config or {}).get("name")
     ready = (out / "config.json").is_file()
     return {
         "status": record.status,
-        "summary": record.result or {},
-        "report": report,
+        "summary": scrub(record.result or {}),  # shown to the visitor: checkpoint paths become their names
+        "report": scrub(report),
         "model_id": f"{TRAINED_PREFIX}{name}" if ready and name else None,
-        "folder": str(out) if ready else None,
-        "resumable": (out / "checkpoints").is_dir() and not ready,
+        "resumable": has_checkpoint(out) and not ready,
         "name": name,
     }
+
+
+def retry(manager, record, owner: str, env: dict[str, str]) -> str:
+    """Start a training that did not succeed again: from its last checkpoint when it saved one, else from the
+    start (a folder holding no checkpoint and no model has nothing worth keeping)."""
+    import shutil
+
+    if not record.done or record.status == "succeeded":
+        raise PlaygroundError("Only a job that failed, was cancelled or was interrupted can be started again.")
+    name = (record.config or {}).get("name") or ""
+    try:
+        config = TrainConfig.from_yaml_text(Path((record.command or [""])[-1]).read_text(encoding="utf-8"))
+    except OSError as err:
+        raise PlaygroundError("The settings of that training are gone: start it from the Fine-tune tab.") from err
+    out = trained_root(owner) / safe_name(name, "model")
+    resume = has_checkpoint(out)
+    if not resume and out.is_dir() and not (out / "config.json").exists():
+        shutil.rmtree(out)
+    return start(manager, owner, config, name, resume=resume, token=env.get("PLAYGROUND_PUSH_TOKEN"))
 
 
 # Base models the form proposes per task: packaged ones work offline; Hub ones when online.

@@ -148,12 +148,26 @@ def build_model(config: TrainConfig, base, location: str, labels: list[str]):
         setattr(base, key, value)
     if base.pad_token_id is None and getattr(base, "eos_token_id", None) is not None:
         base.pad_token_id = base.eos_token_id if isinstance(base.eos_token_id, int) else base.eos_token_id[0]
+    from services.config import get_settings
+
     auto = getattr(transformers, _AUTO[config.task])
     try:
-        # A model that already has a head of another size (other labels) gets a fresh one.
+        # A model that already has a head of another size (other labels) gets a fresh one. Where pickles are not
+        # allowed (a Space), only safetensors weights are read: a pickled checkpoint can run code as it loads.
         return auto.from_pretrained(
-            location, config=base, trust_remote_code=config.trust_remote_code, ignore_mismatched_sizes=True
+            location,
+            config=base,
+            trust_remote_code=config.trust_remote_code,
+            ignore_mismatched_sizes=True,
+            use_safetensors=None if get_settings().allow_pickle else True,
         )
+    except OSError as err:
+        if "safetensors" in str(err).lower():
+            raise TrainingError(
+                f"'{config.model}' has no safetensors weights, only pickled ones, which are not loaded here: pick a "
+                "model that has a model.safetensors file."
+            ) from err
+        raise
     except ValueError as err:
         if "Unrecognized configuration class" in str(err) or "not supported" in str(err):
             need = _KIND.get(config.task, "a model with a matching head")

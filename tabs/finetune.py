@@ -18,6 +18,7 @@ import yaml
 from services import cards, datasets, training_jobs
 from services.data_report import analyze
 from services.jobs import JobManager
+from services.safety import load_yaml
 from services.training_config import TASKS, TrainConfig, suggested
 from tabs import finetune_data, finetune_view, hub_push
 from tabs.jobs import detail_html
@@ -121,7 +122,7 @@ def build(manager: JobManager) -> FinetuneTab:
         """The form (a {component: value} dict) as a checked TrainConfig, and the new model's name."""
         source = finetune_data.source_of(d[data.kind], d[data.sample], d[data.file], d[data.hub_id], owner)
         try:
-            extra = yaml.safe_load(d[advanced] or "") or {}
+            extra = load_yaml(d[advanced] or "") or {}
         except yaml.YAMLError as err:
             raise gr.Error(f"The advanced settings are not valid YAML: {str(err).splitlines()[0]}") from err
         if not isinstance(extra, dict):
@@ -169,7 +170,7 @@ def build(manager: JobManager) -> FinetuneTab:
 
     @friendly
     def ui_load(file):
-        config = TrainConfig.from_yaml(Path(getattr(file, "name", file)).read_text(encoding="utf-8"))
+        config = TrainConfig.from_yaml_text(Path(getattr(file, "name", file)).read_text(encoding="utf-8"))
         ds = config.dataset
         known = set(datasets.SAMPLES)
         core = ("num_train_epochs", "learning_rate", "per_device_train_batch_size", "seed")
@@ -253,7 +254,8 @@ def build(manager: JobManager) -> FinetuneTab:
     def ui_resume(job_id, request: gr.Request, profile: gr.OAuthProfile | None):
         owner = owner_of(request, profile)
         out = training_jobs.outputs(manager, job_id, owner)
-        config = TrainConfig.from_yaml(f"{training_jobs.trained_root(owner) / out['name']}/job.yaml")
+        job_yaml = training_jobs.trained_root(owner) / out["name"] / "job.yaml"
+        config = TrainConfig.from_yaml_text(job_yaml.read_text(encoding="utf-8"))
         new_id = training_jobs.start(manager, owner, config, out["name"], resume=True)
         return {job: new_id, timer: gr.Timer(active=True), resume: gr.update(visible=False)}
 
@@ -368,7 +370,7 @@ def _api(manager: JobManager) -> None:
     def finetune(config: str, name: str, request: gr.Request, profile: gr.OAuthProfile | None) -> str:
         """Start fine-tuning from a YAML config (the job.yaml keys); the model becomes trained:<name>. Returns
         the job id: follow it with /job and /finetune_result."""
-        return training_jobs.start(manager, owner_of(request, profile), TrainConfig.from_yaml(config), name)
+        return training_jobs.start(manager, owner_of(request, profile), TrainConfig.from_yaml_text(config), name)
 
     @friendly
     def finetune_result(job_id: str, request: gr.Request, profile: gr.OAuthProfile | None) -> dict:

@@ -83,10 +83,14 @@ def test_folder_that_is_not_a_model(settings, tmp_path):
 
 
 def test_folders_inside_playground_home_are_off_limits(settings, tiny_models):
+    """Another owner's folder reads exactly like a folder that is not there (no existence oracle, issue 13)."""
     other = models.trained_root("anon:bob") / "secret-model"
     shutil.copytree(tiny_models["bert-classifier"], other)
-    with pytest.raises(AccessDenied):
+    with pytest.raises(ModelNotFound) as theirs:
         models.resolve(str(other), owner="anon:alice")
+    with pytest.raises(ModelNotFound) as missing:
+        models.resolve(str(other.with_name("no-such-model")), owner="anon:alice")
+    assert str(theirs.value).replace("secret-model", "X") == str(missing.value).replace("no-such-model", "X")
     assert models.resolve(str(other), owner="anon:bob").source == "local"
 
 

@@ -10,7 +10,7 @@ import itertools
 import pytest
 import regex
 
-from services.errors import AccessDenied, ModelNotFound, ModelUnavailable, PlaygroundError
+from services.errors import ModelNotFound, ModelUnavailable, PlaygroundError
 from services.tokenizer_tools import (
     batch_encode,
     chat,
@@ -598,7 +598,7 @@ def test_a_trained_tokenizer_belongs_to_its_owner(settings):
     for owner in (BOB, None):
         with pytest.raises(ModelNotFound, match="You have no tokenizer called 'mine'"):
             load_tokenizer("tokenizer:mine", owner=owner)
-    # Nor can another owner reach it through its folder on the server.
-    with pytest.raises(AccessDenied):
+    # Nor can another owner reach it through its folder on the server: it reads like a folder that is not there.
+    with pytest.raises(ModelNotFound, match="There is no folder"):
         load_tokenizer(str(folder), owner=BOB)
     assert load_tokenizer(str(folder), owner=ALICE).kind == "BPE"
