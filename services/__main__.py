@@ -178,7 +178,10 @@ def cmd_rag(args: argparse.Namespace) -> None:
         if args.dataset:
             summary = rag.ingest_dataset(args.collection, args.dataset, args.column, args.owner, **options)
         elif args.files:
+            from services.uploads import discard
+
             summary = rag.ingest(args.collection, args.files, args.owner, **options)
+            discard(args.files, args.owner)  # the copies staged for this job (a failed one keeps them, to retry)
         else:
             raise PlaygroundError("Give the files to index (or --dataset ID --column NAME).")
         events.result(summary)
@@ -317,6 +320,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Error: {err}", file=sys.stderr)
         return 2
     except Exception as err:
+        job_dir = os.environ.get("PLAYGROUND_JOB_DIR")
+        if job_dir:  # a job's output is shown to its visitor: the traceback (server files) goes to the job folder
+            import traceback
+            from pathlib import Path
+
+            Path(job_dir, "error.log").write_text(traceback.format_exc(), encoding="utf-8")
+            print(f"Error: something went wrong on our side ({type(err).__name__}); it is logged.", file=sys.stderr)
+            return 1
         logging.getLogger("services").exception("Unexpected error")
         print(f"Error: something went wrong ({type(err).__name__}); the details are logged above.", file=sys.stderr)
         return 1

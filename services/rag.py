@@ -8,6 +8,10 @@
 - `stream_answer(...)` / `ask(...)`: a chat model answers from numbered sources and cites them as [1], [2]. For a
   small model the sources are the sentences of each chunk closest to the question (measured in bench/rag.py), and a
   question no source is close to is answered "the documents do not say" without asking the model.
+
+What a visitor sends is checked against the caps of `services.limits` before any retrieval: the question
+(`question_chars`), top-k (1-MAX_TOP_K), the system prompt (`prompt_chars`) and tokens to generate (`new_tokens`);
+the chat history is cut to its newest HISTORY_TURNS turns of at most `prompt_chars` characters.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import numpy as np
 
 from services import rag_index
 from services.errors import PlaygroundError
+from services.limits import check_number, check_text, get_limits
 from services.rag_chunk import sentences
 from services.rag_ingest import (  # noqa: F401  (re-exported: services.rag is the face of RAG)
     EMBEDDER,
@@ -68,6 +73,8 @@ _NUMBER_QUESTION = re.compile(
 )
 # Below this cosine similarity between the question and the best chunk, nothing in the documents is about it.
 RELEVANCE_FLOOR = 0.25
+MAX_TOP_K = 20
+HISTORY_TURNS = 4  # earlier turns the model reads; older ones are dropped first
 SYSTEM_PROMPT = (
     "You answer questions using only the numbered sources. Answer in one or two short sentences and cite the "
     "source you used like [1]. If the sources do not contain the answer, say that the documents do not say."
@@ -145,11 +152,7 @@ def retrieve(
     rerank: bool = False,
 ) -> list[Hit]:
     """The `top_k` chunks for a question, best first, with every rank and score that led there."""
-    question = (question or "").strip()
-    if not question:
-        raise PlaygroundError("Type a question first.")
-    if not 1 <= int(top_k) <= 20:
-        raise PlaygroundError("top-k must be between 1 and 20.")
+    question, top_k = _check_question(question, top_k)
     store = open_collection(collection, owner)
     if not store.documents():
         raise CollectionError(f"'{collection}' has no documents yet: upload some first.")
@@ -177,6 +180,40 @@ def retrieve(
     hits = hits[: int(top_k)]
     _select_sentences(hits, query, store.meta().get("model", EMBEDDER), question)
     return hits
+
+
+def _check_question(question: str, top_k) -> tuple[str, int]:
+    if question is not None and not isinstance(question, str):
+        raise PlaygroundError("The question must be a text.")
+    question = check_text((question or "").strip(), "That question", get_limits().question_chars)
+    if not question:
+        raise PlaygroundError("Type a question first.")
+    return question, check_number(top_k, "top-k", MAX_TOP_K, 1)
+
+
+def trim_history(history: list[dict] | None) -> list[dict]:
+    """The newest HISTORY_TURNS turns of a chat history, at most `prompt_chars` characters together: the oldest are
+    dropped first, and a turn longer than what is left keeps its end. A turn's content is a text or a list of text
+    blocks (Gradio's chatbot sends those); turns without a user or assistant role or any text are left out."""
+    if not isinstance(history, list):
+        return []
+    turns = []
+    for turn in history:
+        if not isinstance(turn, dict) or turn.get("role") not in ("user", "assistant"):
+            continue
+        content = turn.get("content")
+        if isinstance(content, list):  # [{"type": "text", "text": ...}, ...]
+            content = "\n".join((b.get("text") or "") if isinstance(b, dict) else str(b) for b in content)
+        if isinstance(content, str) and content.strip():
+            turns.append({"role": turn["role"], "content": content})
+    budget = get_limits().prompt_chars
+    kept: list[dict] = []
+    for turn in reversed(turns[-HISTORY_TURNS:]):
+        if budget <= 0:
+            break
+        kept.append({"role": turn["role"], "content": turn["content"][-budget:]})
+        budget -= len(kept[-1]["content"])
+    return kept[::-1]
 
 
 def _select_sentences(hits: list[Hit], query: np.ndarray, model: str, question: str = "", per_chunk: int = 3) -> None:
@@ -297,6 +334,13 @@ def stream_answer(
     contrast = CONTRAST if contrast is None else contrast
     from services.pipelines import stream
 
+    _check_question(question, top_k)
+    limits = get_limits()
+    max_new_tokens = check_number(max_new_tokens, "max_new_tokens", limits.new_tokens, 1)
+    if system_prompt is not None and not isinstance(system_prompt, str):
+        raise PlaygroundError("The system prompt must be a text.")
+    check_text(system_prompt or "", "That system prompt", limits.prompt_chars)
+    history = trim_history(history)
     hits = retrieve(collection, question, owner, top_k=top_k, hybrid_weight=hybrid_weight, rerank=rerank)
     asked = relevant(hits)  # below the relevance floor the model is not asked and reads nothing
     read = shown(hits) if asked else [[] for _ in hits]
@@ -310,7 +354,7 @@ def stream_answer(
     yield {"answer": "", **found, "relevant": True}
     messages = build_prompt(question, hits, system_prompt)
     if history:  # earlier turns (without their sources) give the model the conversation
-        messages = [*messages[:-1], *history[-4:], messages[-1]]
+        messages = [*messages[:-1], *history, messages[-1]]
     # the same conversation without the sources, for context-aware decoding
     without = [*messages[:-1], {"role": messages[-1]["role"], "content": f"Question: {question}"}]
     text = ""

@@ -3,29 +3,80 @@
 Each file becomes a list of `Section`s (text, page number where the format has pages, the heading it sits under).
 Problems are sentences: an empty file, a PDF without a text layer (scanned), a binary file renamed .txt, an archive
 with paths such as ``../../x`` (such members are skipped: nothing is ever written outside the archive's folder;
-archives are read in memory, never extracted to disk) or too many / too large members.
+archives are read as streams, never extracted to disk) or too many / too large members.
+
+Text is read against a `TextBudget` (one indexing job's cap, PLAYGROUND_MAX_INGEST_TEXT_MB): archive members are
+decompressed as streams and counted as they come, so a zip bomb or a member whose header lies stops at the cap,
+and a document past it is refused while the rest is indexed. `iter_documents` yields one document at a time and
+keeps only its hash, not its bytes; with ``preview=True`` it reads only the beginning of the first documents.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
+import hashlib
 import html
 import io
 import re
+import struct
 import zipfile
+import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path, PurePosixPath
 
 from services.errors import PlaygroundError
+from services.limits import get_limits
 
 SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx", ".csv")
 ZIP_MAX_MEMBERS = 200
-ZIP_MAX_BYTES = 200 * 2**20  # uncompressed, all members together (a zip bomb stops here)
+ZIP_MAX_BYTES = 200 * 2**20  # what the headers claim, all members together: an obvious bomb is refused unread
+ZIP_MAX_DIRECTORY = 4 * 2**20  # the archive's table of contents (200 entries take a few tens of KB)
+READ_BLOCK = 2**20
+PREVIEW_CHARS = 100_000  # a preview shows the beginning of each document: at most this many characters
+PREVIEW_BYTES = 4 * PREVIEW_CHARS  # raw bytes read for that from a text file (markup and UTF-8 take more)
+PREVIEW_BINARY_BYTES = 20 * 2**20  # a PDF or DOCX has to be read whole: bigger ones are not previewed
+_BINARY = (".pdf", ".docx")
 
 
 class ExtractError(PlaygroundError):
     """A document whose text cannot be read; the message says why."""
+
+
+class TextCapReached(ExtractError):
+    """A document that would take one indexing job past its cap on text."""
+
+    def __init__(self, name: str, cap: int):
+        super().__init__(cap_sentence([name], cap))
+        self.name = name
+
+
+def cap_sentence(names: list[str], cap: int) -> str:
+    """One sentence for the documents left out because the job's text cap was reached."""
+    listed = ", ".join(f"'{n}'" for n in names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    return (
+        f"{listed} {'was' if len(names) == 1 else 'were'} not indexed: one indexing job reads at most "
+        f"{cap / 2**20:g} MB of text. Index the rest in another job."
+    )
+
+
+class TextBudget:
+    """Bytes of text one indexing job may still read (the limit `ingest_text_bytes` unless given)."""
+
+    def __init__(self, total: int | None = None):
+        self.total = get_limits().ingest_text_bytes if total is None else int(total)
+        self.used = 0
+
+    @property
+    def left(self) -> int:
+        return max(0, self.total - self.used)
+
+    def charge(self, name: str, size: int) -> None:
+        if size > self.left:
+            raise TextCapReached(name, self.total)
+        self.used += size
 
 
 @dataclass
@@ -39,15 +90,18 @@ class Section:
 class Document:
     name: str
     sections: list[Section]
-    data: bytes  # the original bytes: their hash tells a re-upload from a new file
+    sha256: str = ""  # of the original bytes: it tells a re-upload from a new file (the bytes are not kept)
+    size: int = 0  # bytes
     error: str | None = None  # an archive member that could not be read, and why (reported, not indexed)
+    over_cap: bool = False  # refused because the job's text cap was reached
+    partial: bool = False  # a preview that read only the beginning
 
 
-def _decode(name: str, data: bytes) -> str:
+def _decode(name: str, data: bytes, cut: bool = False) -> str:
     if b"\x00" in data[:65536]:
         raise ExtractError(f"'{name}' is not a text file: it holds binary data.")
-    try:
-        return data.decode("utf-8-sig")
+    try:  # a beginning cut mid-character loses that character, nothing else
+        return codecs.getincrementaldecoder("utf-8-sig")().decode(data, final=not cut)
     except UnicodeDecodeError as err:
         raise ExtractError(f"'{name}' is not UTF-8 text (maybe a binary file renamed).") from err
 
@@ -109,28 +163,45 @@ def _html(text: str) -> list[Section]:
     return _markdown(plain.strip())
 
 
-def _pdf(name: str, data: bytes) -> list[Section]:
+def _pdf(name: str, data: bytes, cap: int, preview: bool) -> tuple[list[Section], bool]:
+    """Pages with text, up to `cap` characters: a preview stops there, an indexing job refuses the document."""
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
+    sections, chars = [], 0
     try:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted:
             raise ExtractError(f"'{name}' is password-protected: save an unprotected copy and upload that.")
-        pages = [(i + 1, (page.extract_text() or "").strip()) for i, page in enumerate(reader.pages)]
+        for number, page in enumerate(reader.pages, 1):
+            if preview and chars >= cap:
+                return sections, True
+            text = (page.extract_text() or "").strip()
+            if chars + len(text) > cap and not preview:
+                raise TextCapReached(name, cap)
+            if text:
+                sections.append(Section(text, page=number))
+                chars += len(text)
     except (PdfReadError, ValueError, KeyError) as err:
         raise ExtractError(f"'{name}' is not a readable PDF ({type(err).__name__}).") from err
-    sections = [Section(text, page=number) for number, text in pages if text]
     if not sections:
         raise ExtractError(
             f"'{name}' has no text layer (it looks scanned: pages are pictures). Run OCR on it first, then upload it."
         )
-    return sections
+    return sections, False
 
 
-def _docx(name: str, data: bytes) -> list[Section]:
+def _docx(name: str, data: bytes, cap: int, preview: bool) -> list[Section]:
     import docx
 
+    try:  # a .docx is a zip whose parts are read whole: what they claim to hold must fit (zipfile stops there)
+        claimed = sum(m.file_size for m in zipfile.ZipFile(io.BytesIO(data)).infolist())
+    except (zipfile.BadZipFile, ValueError) as err:
+        raise ExtractError(f"'{name}' is not a readable Word document (.docx).") from err
+    if claimed > cap:
+        if preview:
+            raise ExtractError(f"'{name}' is too large to preview: index it to see its chunks.")
+        raise TextCapReached(name, cap)
     try:
         document = docx.Document(io.BytesIO(data))
     except Exception as err:  # python-docx raises several kinds for a broken file
@@ -163,57 +234,178 @@ def _csv(text: str) -> list[Section]:
     return [Section("\n\n".join(b for b in blocks if b))] if any(blocks) else []
 
 
-def extract(name: str, data: bytes) -> list[Document]:
-    """The documents in one uploaded file (several for a ZIP)."""
+def extract(name: str, data: bytes, budget: TextBudget | None = None) -> list[Document]:
+    """The documents in one uploaded file (several for a ZIP), from its bytes."""
+    return list(iter_documents(name, data, budget))
+
+
+def iter_documents(
+    name: str, source: bytes | Path, budget: TextBudget | None = None, *, preview: bool = False
+) -> Iterator[Document]:
+    """The documents in one file (its bytes or its path), one at a time, each read against `budget` (the job's text
+    cap). With `preview`, only the beginning of each is read and a document cut short is marked `partial`."""
+    budget = TextBudget() if budget is None else budget
     suffix = Path(name).suffix.lower()
     if suffix == ".zip":
-        return _zip(name, data)
+        yield from _zip(name, source, budget, preview)
+        return
     if suffix not in SUFFIXES:
         raise ExtractError(
             f"'{name}' is not a document type RAG reads: use TXT, Markdown, HTML, PDF, DOCX, CSV or a ZIP of them."
         )
-    if not data.strip():
-        raise ExtractError(f"'{name}' is empty.")
-    if suffix == ".pdf":
-        if not data.startswith(b"%PDF"):
-            raise ExtractError(f"'{name}' is not a PDF, whatever its name says.")
-        sections = _pdf(name, data)
-    elif suffix == ".docx":
-        if not data.startswith(b"PK"):
-            raise ExtractError(f"'{name}' is not a Word document, whatever its name says.")
-        sections = _docx(name, data)
+    cap = _cap(suffix, budget, preview)
+    if isinstance(source, Path):
+        if not preview and source.stat().st_size > cap:
+            raise TextCapReached(name, budget.total)
+        with source.open("rb") as stream:
+            data, cut = _read(stream, cap)
     else:
-        text = _decode(name, data)
+        data, cut = (source, False) if preview or len(source) <= cap else (b"", True)
+    document = _document(name, data, budget, preview, cut)
+    del data  # only the hash is kept
+    yield document
+
+
+def _cap(suffix: str, budget: TextBudget, preview: bool) -> int:
+    if preview:
+        return PREVIEW_BINARY_BYTES if suffix in _BINARY else PREVIEW_BYTES
+    return budget.left
+
+
+def _read(stream, cap: int) -> tuple[bytearray, bool]:
+    """At most `cap` bytes of a stream, counted as they are decompressed (a header's claim is not trusted), and
+    whether there was more."""
+    data = bytearray()
+    while len(data) <= cap:
+        block = stream.read(min(READ_BLOCK, cap + 1 - len(data)))
+        if not block:
+            return data, False
+        data += block
+    del data[cap:]
+    return data, True
+
+
+def _document(name: str, data: bytes | bytearray, budget: TextBudget, preview: bool, cut: bool) -> Document:
+    """One file's bytes as sections; charged to the budget (an indexing job) or cut at its beginning (a preview)."""
+    suffix = Path(name).suffix.lower()
+    if cut and not preview:
+        raise TextCapReached(name, budget.total)
+    if cut and suffix in _BINARY:
+        raise ExtractError(f"'{name}' is too large to preview: index it to see its chunks.")
+    if not data or data.isspace():
+        raise ExtractError(f"'{name}' is empty.")
+    if suffix in _BINARY:
+        if not data.startswith(b"%PDF" if suffix == ".pdf" else b"PK"):
+            kind = "a PDF" if suffix == ".pdf" else "a Word document"
+            raise ExtractError(f"'{name}' is not {kind}, whatever its name says.")
+        try:
+            if suffix == ".pdf":
+                sections, cut = _pdf(name, data, PREVIEW_CHARS if preview else budget.left, preview)
+            else:
+                sections = _docx(name, data, PREVIEW_BINARY_BYTES if preview else budget.left, preview)
+        except TextCapReached:
+            raise TextCapReached(name, budget.total) from None
+    else:
+        text = _decode(name, data, cut)
+        if preview and len(text) > PREVIEW_CHARS:
+            text, cut = text[:PREVIEW_CHARS], True
         sections = {".html": _html, ".htm": _html, ".csv": _csv}.get(suffix, _markdown)(text)
-    sections = [s for s in sections if s.text.strip()]
+        del text
+    sections = [s for s in sections if s.text and not s.text.isspace()]
+    if preview:
+        sections, trimmed = _trim(sections, PREVIEW_CHARS)
+        cut = cut or trimmed
     if not sections:
         raise ExtractError(f"'{name}' has no text in it.")
-    return [Document(name, sections, data)]
+    if preview:
+        return Document(name, sections, size=len(data), partial=cut)
+    budget.charge(name, max(len(data), sum(len(s.text) for s in sections)))
+    return Document(name, sections, hashlib.sha256(data).hexdigest(), len(data))
 
 
-def _zip(name: str, data: bytes) -> list[Document]:
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile as err:
-        raise ExtractError(f"'{name}' is not a ZIP archive, whatever its name says.") from err
-    members = [m for m in archive.infolist() if not m.is_dir()]
-    if len(members) > ZIP_MAX_MEMBERS:
-        raise ExtractError(f"'{name}' holds {len(members)} files; at most {ZIP_MAX_MEMBERS} are read from an archive.")
-    if sum(m.file_size for m in members) > ZIP_MAX_BYTES:
-        raise ExtractError(f"'{name}' unpacks to more than {ZIP_MAX_BYTES // 2**20} MB: upload fewer files at once.")
-    documents = []
-    for member in members:
-        path = PurePosixPath(member.filename.replace("\\", "/"))
-        # Absolute paths and ../ are skipped, never followed; so are hidden files and other types.
-        if path.is_absolute() or ".." in path.parts:
-            documents.append(Document(member.filename, [], b"", f"'{member.filename}' points outside the archive."))
-            continue
-        if path.name.startswith(".") or "__MACOSX" in path.parts or path.suffix.lower() not in SUFFIXES:
-            continue
+def _trim(sections: list[Section], cap: int) -> tuple[list[Section], bool]:
+    kept, chars = [], 0
+    for section in sections:
+        if chars + len(section.text) > cap:
+            if cap > chars:
+                kept.append(Section(section.text[: cap - chars], section.page, section.heading))
+            return kept, True
+        kept.append(section)
+        chars += len(section.text)
+    return kept, False
+
+
+def _zip(name: str, source: bytes | Path, budget: TextBudget, preview: bool) -> Iterator[Document]:
+    with source.open("rb") if isinstance(source, Path) else io.BytesIO(source) as stream:
+        _check_directory(name, stream)
         try:
-            documents += extract(path.as_posix(), archive.read(member))
-        except ExtractError as err:  # one bad member does not sink the archive; it is reported, the rest indexed
-            documents.append(Document(path.as_posix(), [], b"", str(err)))
-    if not any(d.sections for d in documents):
-        raise ExtractError(f"'{name}' holds no document RAG can read (TXT, Markdown, HTML, PDF, DOCX, CSV).")
-    return documents
+            archive = zipfile.ZipFile(stream)
+        except zipfile.BadZipFile as err:
+            raise ExtractError(f"'{name}' is not a ZIP archive, whatever its name says.") from err
+        members = [m for m in archive.infolist() if not m.is_dir()]
+        if len(members) > ZIP_MAX_MEMBERS:
+            raise ExtractError(
+                f"'{name}' holds {len(members)} files; at most {ZIP_MAX_MEMBERS} are read from an archive."
+            )
+        if sum(m.file_size for m in members) > ZIP_MAX_BYTES:
+            raise ExtractError(
+                f"'{name}' unpacks to more than {ZIP_MAX_BYTES // 2**20} MB: upload fewer files at once."
+            )
+        readable = False
+        for member in members:
+            path = PurePosixPath(member.filename.replace("\\", "/"))
+            # Absolute paths and ../ are skipped, never followed; so are hidden files and other types.
+            if path.is_absolute() or ".." in path.parts:
+                yield Document(member.filename, [], error=f"'{member.filename}' points outside the archive.")
+                continue
+            if path.name.startswith(".") or "__MACOSX" in path.parts or path.suffix.lower() not in SUFFIXES:
+                continue
+            document = _member(archive, member, path.as_posix(), budget, preview)
+            readable = readable or bool(document.sections) or document.over_cap
+            yield document  # one bad member does not sink the archive; it is reported, the rest indexed
+            del document  # not held while the next member is read
+        if not readable:
+            raise ExtractError(f"'{name}' holds no document RAG can read (TXT, Markdown, HTML, PDF, DOCX, CSV).")
+
+
+def _member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, name: str, budget: TextBudget, preview: bool):
+    """One archive member, decompressed as a stream no further than allowed; a problem becomes its `error`."""
+    if member.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        # bzip2 and LZMA members inflate a whole block at once, past any budget: they are not read
+        error = f"'{name}' is compressed in a way RAG does not read: zip it again with the usual compression."
+        return Document(name, [], error=error)
+    if member.flag_bits & 0x1:
+        return Document(name, [], error=f"'{name}' is password-protected inside the archive.")
+    cap = _cap(Path(name).suffix.lower(), budget, preview)
+    if not preview and member.file_size > cap:  # a claim too big is believed; one too small is counted below
+        return Document(name, [], error=cap_sentence([name], budget.total), over_cap=True)
+    try:
+        with archive.open(member) as stream:
+            data, cut = _read(stream, cap)
+        return _document(name, data, budget, preview, cut)
+    except TextCapReached as err:
+        return Document(name, [], error=str(err), over_cap=True)
+    except ExtractError as err:
+        return Document(name, [], error=str(err))
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError):  # zipfile stops at the claimed size: a bad CRC
+        error = f"'{name}' is damaged inside the archive: its size or checksum does not match its contents."
+        return Document(name, [], error=error)
+
+
+def _check_directory(name: str, stream) -> None:
+    """Refuse an archive whose table of contents is huge before zipfile reads all of it into memory."""
+    size = stream.seek(0, io.SEEK_END)
+    stream.seek(max(0, size - 22 - 65535))
+    tail = stream.read()
+    at = tail.rfind(b"PK\x05\x06")
+    entries = directory = 0
+    if at >= 0 and len(tail) - at >= 22:
+        entries, directory = struct.unpack("<HI", tail[at + 10 : at + 16])
+        if (entries == 0xFFFF or directory == 0xFFFFFFFF) and tail[at - 20 : at - 16] == b"PK\x06\x07":
+            stream.seek(struct.unpack("<Q", tail[at - 12 : at - 4])[0])  # the ZIP64 record holds the real counts
+            record = stream.read(56)
+            if record[:4] == b"PK\x06\x06":
+                entries, directory = struct.unpack("<QQ", record[32:48])
+    stream.seek(0)
+    if entries > 10 * ZIP_MAX_MEMBERS or directory > ZIP_MAX_DIRECTORY:
+        raise ExtractError(f"'{name}' holds {entries:,} files; at most {ZIP_MAX_MEMBERS} are read from an archive.")

@@ -13,10 +13,11 @@ import gradio as gr
 from services import cards, rag
 from services.config import get_settings
 from services.jobs import JobManager
-from services.rag_store import DEMO, Collection, history, new_chat, remember
+from services.limits import check_id, run_gate
+from services.rag_store import DEMO, Collection, check_new_name, history, new_chat, remember
 from tabs import hub_push, rag_view
 from tabs.jobs import detail_html
-from tabs.session import friendly, owner_of
+from tabs.session import friendly, owner_of, uploaded_paths
 
 EXAMPLES = ["How do I fine-tune a model on my own data?", "Can other visitors see my jobs?", "What is max_length?"]
 
@@ -139,21 +140,22 @@ def build(manager: JobManager) -> RagTab:
     collection.input(on_collection, [collection], view, api_visibility="private")
 
     @friendly
-    def ui_preview(uploaded, size, over):
+    def ui_preview(uploaded, size, over, request: gr.Request, profile: gr.OAuthProfile | None):
         if not uploaded:
             raise gr.Error("Add a file first, then preview how it is cut.")
-        path = getattr(uploaded[0], "name", uploaded[0])
+        path = uploaded_paths(uploaded[:1], owner_of(request, profile))[0]
         return rag_view.preview_html(rag.preview(path, int(size), int(over)))
 
-    preview_btn.click(ui_preview, [files, chunk_size, overlap], chunks_view, api_visibility="private")
+    preview_btn.click(ui_preview, [files, chunk_size, overlap], chunks_view, api_visibility="private",
+                      concurrency_id="rag-preview", concurrency_limit=2)  # fmt: skip
 
     @friendly
     def ui_index(name, uploaded, size, over, request: gr.Request, profile: gr.OAuthProfile | None):
         owner = owner_of(request, profile)
         if not uploaded:
             raise gr.Error("Add at least one document to index.")
-        target = Collection.open(name, owner, create=True).name  # checks the name and the per-owner limit now
-        staged = rag.stage([getattr(f, "name", f) for f in uploaded], owner)
+        target = check_new_name(name, owner)  # the name and the per-owner limit, checked now (nothing made yet)
+        staged = rag.stage(uploaded_paths(uploaded, owner), owner)
         args = ["rag", "--owner", owner, "ingest", "--collection", target, "--chunk-size", str(int(size)),
                 "--overlap", str(int(over)), *staged]  # fmt: skip
         job_id = manager.submit_command("rag-ingest", owner, args, title=f"Index {len(staged)} file(s) into {target}",
@@ -165,9 +167,11 @@ def build(manager: JobManager) -> RagTab:
         owner = owner_of(request, profile)
         if not (dataset or "").strip():
             raise gr.Error("Type a Hub dataset id, such as stanfordnlp/imdb.")
-        target = Collection.open(name, owner, create=True).name
-        args = ["rag", "--owner", owner, "ingest", "--collection", target, "--dataset", dataset.strip(), "--column",
-                (column or "text").strip(), "--chunk-size", str(int(size)), "--overlap", str(int(over))]  # fmt: skip
+        target = check_new_name(name, owner)
+        dataset, column = check_id(dataset, "The dataset name"), check_id(column or "text", "The column name")
+        # --name=value: a value that starts with '-' stays a value, never another option.
+        args = ["rag", f"--owner={owner}", "ingest", f"--collection={target}", f"--dataset={dataset}",
+                f"--column={column}", f"--chunk-size={int(size)}", f"--overlap={int(over)}"]  # fmt: skip
         job_id = manager.submit_command("rag-ingest", owner, args, title=f"Index {dataset} into {target}",
                                         config={"collection": target})  # fmt: skip
         return {job: job_id, timer: gr.Timer(active=True), job_status: "<div class='pg-empty'>Starting…</div>"}
@@ -221,12 +225,14 @@ def build(manager: JobManager) -> RagTab:
         yield {chatbot: turns, question: ""}
         earlier = [{"role": t["role"], "content": t["content"]} for t in turns[:-2] if t.get("content")]
         last: dict = {}
-        for last in rag.stream_answer(name, text, owner, top_k=int(k), hybrid_weight=float(w), rerank=bool(rr),
-                                      temperature=float(temp), max_new_tokens=int(new_tokens), system_prompt=prompt,
-                                      history=earlier, contrast=float(lean or 0)):  # fmt: skip
-            turns[-1] = {"role": "assistant", "content": last["answer"] or "…"}
-            yield {chatbot: turns, sources: rag_view.citations_html(last["citations"]),
-                   inspector: rag_view.inspector_rows(last["hits"])}  # fmt: skip
+        with run_gate().hold(owner):  # one answer at a time per visitor: the model is shared with everyone
+            answers = rag.stream_answer(name, text, owner, top_k=int(k), hybrid_weight=float(w), rerank=bool(rr),
+                                        temperature=float(temp), max_new_tokens=int(new_tokens), system_prompt=prompt,
+                                        history=earlier, contrast=float(lean or 0))  # fmt: skip
+            for last in answers:
+                turns[-1] = {"role": "assistant", "content": last["answer"] or "…"}
+                yield {chatbot: turns, sources: rag_view.citations_html(last["citations"]),
+                       inspector: rag_view.inspector_rows(last["hits"])}  # fmt: skip
         remember(owner, name, "user", text)
         remember(owner, name, "assistant", last.get("answer", ""), last.get("citations"))
 
@@ -260,9 +266,9 @@ def _api(manager: JobManager) -> None:
     def rag_ingest(collection: str, files: list[str], request: gr.Request, profile: gr.OAuthProfile | None) -> str:
         """Index files (handle_file(...) uploads) into a collection; returns the job id (follow it with /job)."""
         owner = owner_of(request, profile)
-        target = Collection.open(collection, owner, create=True).name
-        staged = rag.stage([getattr(f, "name", f) if not isinstance(f, dict) else f["path"] for f in files], owner)
-        args = ["rag", "--owner", owner, "ingest", "--collection", target, *staged]
+        target = check_new_name(collection, owner)
+        staged = rag.stage(uploaded_paths(files, owner), owner)
+        args = ["rag", "--owner", owner, "ingest", "--collection", target, "--", *staged]
         return manager.submit_command(
             "rag-ingest", owner, args, title=f"Index into {target}", config={"collection": target}
         )
@@ -272,7 +278,9 @@ def _api(manager: JobManager) -> None:
         collection: str, question: str, top_k: int, request: gr.Request, profile: gr.OAuthProfile | None
     ) -> dict:
         """{"answer", "citations": [{source, text, score, page}]}, citations in rank order."""
-        result = rag.ask(collection, question, owner_of(request, profile), top_k=int(top_k or 4))
+        owner = owner_of(request, profile)
+        with run_gate().hold(owner):
+            result = rag.ask(collection, question, owner, top_k=int(top_k or 4))
         return {"answer": result["answer"], "citations": result["citations"]}
 
     @friendly

@@ -60,14 +60,22 @@ INSPECTOR_WIDTHS = ["4%", "11%", "11%", "11%", "9%", "8%", "22%", "24%"]
 
 
 def preview_html(preview: dict) -> str:
-    """Each section with its chunks' spans coloured in turn; where chunks overlap, the overlap is striped."""
+    """Each section with its chunks' spans coloured in turn; where chunks overlap, the overlap is striped. A preview
+    that read only the beginning of the file says so first."""
     parts = []
+    if preview.get("partial"):
+        chars, documents = preview.get("preview_chars"), preview.get("preview_documents")
+        limits = f"up to {documents} documents, " if documents else ""
+        limits += f"the first {chars:,} characters of each" if chars else "the first part of each"
+        parts.append(
+            f"<div class='pg-note' id='rag-preview-partial'>Only the beginning is previewed ({limits}); indexing "
+            "reads the whole file.</div>"
+        )
     for document in preview.get("documents", []):
         chunks = document["chunks"]
-        parts.append(
-            f"<h4>{_e(document['name'])} · {document['total_chunks']} chunks"
-            f"{' (first ' + str(len(chunks)) + ' shown)' if len(chunks) < document['total_chunks'] else ''}</h4>"
-        )
+        shown = f" (first {len(chunks)} shown)" if len(chunks) < document["total_chunks"] else ""
+        counted = " in its beginning" if document.get("partial") else ""
+        parts.append(f"<h4>{_e(document['name'])} · {document['total_chunks']} chunks{counted}{shown}</h4>")
         for index, section in enumerate(document["sections"]):
             mine = [(c["start"], c["end"], n) for n, c in enumerate(chunks) if c["section"] == index]
             if not mine:

@@ -14,6 +14,7 @@ import logging
 import secrets
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -21,11 +22,15 @@ from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 
+from services.config import get_settings
 from services.errors import PlaygroundError
+from services.limits import LimitExceeded, check_count
+from services.redact import scrub
+from services.uploads import NOT_YOURS, uploads_root
+from tabs.guard import OWNER_COOKIE, penalize
 
 logger = logging.getLogger(__name__)
 
-OWNER_COOKIE = "hfpg_owner"
 _ONE_YEAR = 365 * 24 * 3600
 
 
@@ -70,11 +75,41 @@ def owner_cookie(token: str, secure: bool) -> str:
     return "; ".join(parts)
 
 
-def _as_user_error(fn: Callable, err: Exception) -> gr.Error:
+def uploaded_paths(files: Any, owner: str) -> list[str]:
+    """The files a caller sent with this request (in Gradio's upload folder), or staged earlier (their own), as
+    paths. Anything else, a server path typed as text included, is refused with one sentence: no request reads a
+    file of the server or of another visitor."""
+    from gradio.utils import get_upload_folder
+
+    items = files if isinstance(files, list | tuple) else [files] if files else []
+    check_count(items, "files")
+    roots = [Path(get_upload_folder()).resolve(), uploads_root(owner).resolve()]
+    paths = []
+    for item in items:
+        raw = (
+            item.get("path")
+            if isinstance(item, dict)
+            else (getattr(item, "path", None) or getattr(item, "name", item))
+        )
+        if not isinstance(raw, str) or not raw:
+            raise gr.Error("Send each file itself, for example with handle_file(...) in gradio_client.")
+        real = Path(raw).resolve()
+        if not real.is_file() or not any(real.is_relative_to(root) for root in roots):
+            raise gr.Error(NOT_YOURS.format(name=Path(raw).name[:100]))
+        paths.append(str(real))
+    return paths
+
+
+def _as_user_error(fn: Callable, err: Exception, args: tuple = (), kwargs: dict | None = None) -> gr.Error:
+    if isinstance(err, LimitExceeded):  # asking again and again for what one may not have costs allowance
+        for value in (*args, *(kwargs or {}).values()):
+            if isinstance(value, gr.Request):
+                penalize(value)
     if isinstance(err, gr.Error):
         return err
     if isinstance(err, PlaygroundError | ValueError):
-        return gr.Error(str(err))
+        # On a Space the visitor is not the operator: sentences lose server paths and owner ids.
+        return gr.Error(scrub(str(err)) if get_settings().on_space else str(err))
     logger.exception("Unexpected error in %s", fn.__name__)
     return gr.Error("Something went wrong on our side. It has been logged; please try again.")
 
@@ -91,7 +126,7 @@ def friendly(fn: Callable) -> Callable:
             try:
                 yield from fn(*args, **kwargs)
             except Exception as err:
-                raise _as_user_error(fn, err) from err
+                raise _as_user_error(fn, err, args, kwargs) from err
 
         return gen_wrapper
 
@@ -100,6 +135,6 @@ def friendly(fn: Callable) -> Callable:
         try:
             return fn(*args, **kwargs)
         except Exception as err:
-            raise _as_user_error(fn, err) from err
+            raise _as_user_error(fn, err, args, kwargs) from err
 
     return wrapper
