@@ -3,6 +3,9 @@
 Differences are found word by word (a greedy re-synchronising walk, linear on real text) and split inside a
 changed region with a character diff, so each changed word gets its own reason: lowercased, accents stripped,
 unknown token, NFKC, spaces, invisible characters.
+
+Both check what they were sent before loading or tokenizing: at most `sequence_tokens` ids to decode, a text of
+at most `text_chars` for the round trip (`services.limits`).
 """
 
 from __future__ import annotations
@@ -12,26 +15,34 @@ import difflib
 import re
 import unicodedata
 
-from services.tokenizers import LoadedTokenizer, TokenizerError, load_tokenizer
+from services.limits import LimitExceeded, check_text, get_limits
+from services.tokenizers import LoadedTokenizer, TokenizerError, open_tokenizer
 
 ROUND_TRIP_CHARS = 20_000
 
 
 def parse_ids(value: str | list) -> list[int]:
-    """Token ids from '101, 7592 2088', '[101, 7592]' or a list; a sentence for anything else."""
+    """Token ids from '101, 7592 2088', '[101, 7592]' or a list; a sentence for anything else.
+
+    At most `sequence_tokens` ids (counted before any is read)."""
+    cap = get_limits().sequence_tokens
     if isinstance(value, list):
         items = value
     else:
-        text = (value or "").strip()
+        if not isinstance(value, str | None):
+            raise TokenizerError("Send the token ids as a text such as '101, 7592' or as a list of numbers.")
+        text = check_text((value or "").strip(), "That list of ids", cap * 12)  # an id and its separator: <12 chars
         if not text:
             raise TokenizerError("Type some token ids to decode, such as 101, 7592, 102.")
         items = [p for p in re.split(r"[\s,;\[\]]+", text) if p]
+    if len(items) > cap:
+        raise LimitExceeded(f"{len(items):,} ids were sent; at most {cap:,} are decoded at once.")
     ids = []
     for item in items:
-        try:
-            ids.append(int(str(item).strip()))
-        except ValueError:
-            raise TokenizerError(f"'{item}' is not a token id: ids are whole numbers such as 101 or 7592.") from None
+        word = str(item).strip()
+        if isinstance(item, bool) or not (word.isascii() and word.lstrip("-").isdigit() and len(word) <= 12):
+            raise TokenizerError(f"'{word[:20]}' is not a token id: ids are whole numbers such as 101 or 7592.")
+        ids.append(int(word))
     return ids
 
 
@@ -48,8 +59,8 @@ def _check_ids(tok: LoadedTokenizer, ids: list[int]) -> None:
 
 def decode(tokenizer: str, ids: str | list, skip_special_tokens: bool = False, owner: str | None = None) -> dict:
     """Ids in, text out, with each id's vocabulary string and the text it stands for."""
-    tok = load_tokenizer(tokenizer, owner)
     ids = parse_ids(ids)
+    tok = open_tokenizer(tokenizer, owner)
     _check_ids(tok, ids)
     text = tok.hf.decode(ids, skip_special_tokens=skip_special_tokens)
     pieces = []
@@ -183,8 +194,8 @@ def _refine(words: list[str], decoded: str, limit: int = 40_000):
 
 def round_trip(tokenizer: str, text: str, owner: str | None = None) -> dict:
     """Does ``decode(encode(text))`` give the text back? If not, where and why it differs (word by word)."""
-    tok = load_tokenizer(tokenizer, owner)
-    text = text or ""
+    text = check_text(text or "", "That text")
+    tok = open_tokenizer(tokenizer, owner)
     decoded = tok.hf.decode(tok.backend.encode(text, add_special_tokens=False).ids)
     if decoded == text:
         return {"exact": True, "decoded": decoded, "diffs": [], "checked_chars": len(text), "truncated": False}

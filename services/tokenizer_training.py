@@ -19,6 +19,7 @@ from pathlib import Path
 
 from services.config import get_settings
 from services.errors import PlaygroundError
+from services.limits import check_count, check_id
 from services.owners import safe_name
 from services.tokenizer_corpus import (  # noqa: F401  (re-exported for the tab and tests)
     CORPUS_DIR,
@@ -68,6 +69,7 @@ class TokenizerTrainConfig:
     dataset_split: str = field(default="train", metadata={"help": "the split of the Hub dataset"})
 
     def __post_init__(self) -> None:
+        self._check_caps()
         self.name = (self.name or "").strip()
         if not self.name or safe_name(self.name) != self.name:
             raise ValueError(
@@ -98,6 +100,19 @@ class TokenizerTrainConfig:
             raise ValueError("Add at least one text file to train on.")
         if self.corpus == "dataset" and not self.dataset.strip():
             raise ValueError("Type the Hub dataset id to train on.")
+
+    def _check_caps(self) -> None:
+        """Names and lists a visitor typed stay within the caps of `services.limits` (short ids, `list_items`)."""
+        check_id(self.name or "", "The tokenizer name")
+        for what, value in (("The text column", self.text_column), ("The dataset id", self.dataset),
+                            ("The dataset split", self.dataset_split)):  # fmt: skip
+            check_id(value or "", what)
+        for what, items in (("special tokens", self.special_tokens), ("files", self.files)):
+            if not isinstance(items, list):
+                raise ValueError(f"The {what} must be a list.")
+            check_count(items, what)
+        for token in self.special_tokens:
+            check_id(token or "", "A special token")
 
     @classmethod
     def from_dict(cls, data: dict) -> TokenizerTrainConfig:

@@ -5,6 +5,10 @@
 counts and the pipeline stages. Which tokenizers exist and how they load is `services.tokenizer_loading`
 (re-exported here); decode, batches, chat templates, the vocabulary and comparing live in
 `services.tokenizer_tools`; training lives in `services.tokenizer_training`.
+
+Every entry point checks its inputs against the caps of `services.limits` before loading or tokenizing: a tokenizer
+name is a short id (`open_tokenizer`), `tokenize()` (whose answer lists every token) takes `tokenize_chars`, the
+analysis views `text_chars` (the view of a 1 MB text shows its beginning and counts all of it).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import json
 import logging
 import unicodedata
 
+from services.limits import check_id, check_text, get_limits
 from services.tokenizer_bytes import readable
 from services.tokenizer_loading import (  # noqa: F401  (re-exported: the public face of tokenizers)
     DEMO_UNIGRAM,
@@ -37,6 +42,11 @@ STAGE_CHARS = 5_000  # the pipeline stages are shown for the beginning of the te
 
 
 # ---- tokenizing -----------------------------------------------------------------------------------------------
+
+
+def open_tokenizer(tokenizer: str, owner: str | None = None) -> LoadedTokenizer:
+    """`load_tokenizer` for a name a visitor sent: a short id, checked before anything is loaded."""
+    return load_tokenizer(check_id(tokenizer, "That tokenizer name"), owner)
 
 
 def _encode(tok: LoadedTokenizer, text: str, add_special_tokens: bool):
@@ -65,8 +75,10 @@ def tokenize(tokenizer: str, text: str, add_special_tokens: bool = True, owner: 
     """One dict per token, in order: ``id``, ``token`` (raw vocabulary string), ``start``, ``end``, ``special``.
 
     The ids are exactly ``AutoTokenizer.from_pretrained(...)(text, add_special_tokens=...)["input_ids"]``.
+    At most `tokenize_chars` characters: the answer lists every token.
     """
-    tok = load_tokenizer(tokenizer, owner)
+    check_text(text, "That text", get_limits().tokenize_chars)
+    tok = open_tokenizer(tokenizer, owner)
     encoding = _encode(tok, text, add_special_tokens)
     return [
         {"id": i, "token": t, "start": s, "end": e, "special": special}
@@ -125,9 +137,10 @@ def analyze(
 ) -> dict:
     """Everything the explorer shows for one text: tokens (with bytes), groups, counts and stages.
 
-    Counts cover the whole text; tokens, groups and stages cover the first `render_chars` characters.
+    Counts cover the whole text (at most `text_chars`); tokens, groups and stages cover the first `render_chars`.
     """
-    tok = load_tokenizer(tokenizer, owner)
+    check_text(text, "That text")
+    tok = open_tokenizer(tokenizer, owner)
     text = text or ""
     encoding = _encode(tok, text, add_special_tokens)
     ids = encoding.ids

@@ -16,6 +16,7 @@ import gradio as gr
 from services import models
 from services import pipelines as pl
 from services.jobs import JobManager
+from services.limits import check_text, run_gate
 from services.pipelines.tasks import TASK_SPECS, spec
 from tabs import pipelines_batch
 from tabs.pipelines_form import (
@@ -120,7 +121,9 @@ def _wire(form: Form, toggles: Toggles, first, second, second_column, code, exam
         data: dict, request: gr.Request, profile: gr.OAuthProfile | None, progress: gr.Progress = gr.Progress()
     ) -> Iterator[dict]:
         values = {name: data[getattr(form, name)] for name in Form.names()}
-        yield from run_task(values, owner_of(request, profile), first, second, code, progress)
+        owner = owner_of(request, profile)
+        with run_gate().hold(owner):  # one run at a time per visitor: the models are shared with everyone
+            yield from run_task(values, owner, first, second, code, progress)
 
     form.task.change(
         on_task, [form.task, form.text], _task_outputs(form, toggles, first, second), api_visibility="private"
@@ -168,6 +171,8 @@ _FORBIDDEN_SETTINGS = {"trust_remote_code", "allow_pickle", "owner", "with_score
 
 def _settings(params: str | None) -> dict:
     """The JSON `params` of an API call, as a dict without the forbidden keys."""
+    if isinstance(params, str):
+        check_text(params, "params", 100_000)  # a JSON object of settings is a few lines
     try:
         settings = json.loads(params) if params else {}
     except ValueError as err:
@@ -189,17 +194,19 @@ def api(run_fn: Callable = pl.run) -> None:
     ) -> Any:
         """Run TASK with MODEL. `inputs`: text, or JSON ({"question","context"} for QA); `params`: a JSON object."""
         parsed = pl.parse_inputs(inputs) if isinstance(inputs, str) else inputs
-        return run_fn(task, model, parsed, owner=owner_of(request, profile), **_settings(params))
+        owner = owner_of(request, profile)
+        with run_gate().hold(owner):
+            return run_fn(task, model, parsed, owner=owner, **_settings(params))
 
     @friendly
     def generate(
         model: str, prompt: str, params: str | None, request: gr.Request, profile: gr.OAuthProfile | None
     ) -> Iterator[str]:
         """Stream generated text (the whole text so far at each step)."""
-        for event in pl.stream(
-            model, prompt, owner=owner_of(request, profile), with_scores=False, **_settings(params)
-        ):
-            yield event["text"]
+        owner = owner_of(request, profile)
+        with run_gate().hold(owner):
+            for event in pl.stream(model, prompt, owner=owner, with_scores=False, **_settings(params)):
+                yield event["text"]
 
     gr.api(run, api_name="run", concurrency_id="inference", concurrency_limit=2)
     gr.api(generate, api_name="generate", concurrency_id="inference", concurrency_limit=2)

@@ -1,4 +1,8 @@
-"""The Pipelines tab's form: its widgets, the result panels, and how widget values become (inputs, params)."""
+"""The Pipelines tab's form: its widgets, the result panels, and how widget values become (inputs, params).
+
+The sliders offer no more than the caps of `services.limits` allow (tokens to generate, beams, top_k), so what the
+form can ask is what the services accept.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from typing import Any
 
 import gradio as gr
 
+from services.limits import get_limits
 from services.pipelines.tasks import TASK_SPECS
 from tabs import pipelines_view as view
 
@@ -127,22 +132,30 @@ def build_form() -> tuple[Form, Toggles]:
     with gr.Row(visible=False) as languages:
         src_lang = gr.Dropdown(LANG_CHOICES, value="en", label="From", allow_custom_value=True)
         tgt_lang = gr.Dropdown(LANG_CHOICES, value="fr", label="To", allow_custom_value=True)
+    limits = get_limits()
+    top_k_cap, answer_cap, new_tokens = (
+        min(10, limits.top_k),
+        min(100, limits.sequence_tokens),
+        min(512, limits.new_tokens),
+    )
     with gr.Accordion("Settings", open=False) as settings:
         with gr.Row():
-            top_k = gr.Slider(1, 10, value=3, step=1, label="How many results (top_k)")
-            max_answer_len = gr.Slider(1, 100, value=15, step=1, label="Longest answer, in tokens")
+            top_k = gr.Slider(1, top_k_cap, value=min(3, top_k_cap), step=1, label="How many results (top_k)")
+            max_answer_len = gr.Slider(
+                1, answer_cap, value=min(15, answer_cap), step=1, label="Longest answer, in tokens"
+            )
             handle_impossible_answer = gr.Checkbox(False, label="Allow 'no answer'")
             aggregation_strategy = gr.Dropdown(
                 ["none", "simple", "first", "average", "max"], value="simple", label="Group word pieces into"
             )
             multi_label = gr.Checkbox(False, label="Several labels may be true")
         with gr.Row():
-            max_new_tokens = gr.Slider(1, 512, value=128, step=1, label="Max new tokens")
+            max_new_tokens = gr.Slider(1, new_tokens, value=min(128, new_tokens), step=1, label="Max new tokens")
             temperature = gr.Slider(0, 2, value=0, step=0.05, label="Temperature (0 = always the likeliest)")
             top_p = gr.Slider(0.05, 1, value=1, step=0.05, label="top_p")
-            top_k_sampling = gr.Slider(0, 200, value=50, step=1, label="top_k (sampling)")
+            top_k_sampling = gr.Slider(0, limits.top_k, value=limits.top_k, step=1, label="top_k (sampling)")
             repetition_penalty = gr.Slider(1, 2, value=1.0, step=0.05, label="Repetition penalty")
-            num_beams = gr.Slider(1, 8, value=1, step=1, label="Beams")
+            num_beams = gr.Slider(1, limits.beams, value=1, step=1, label="Beams")
             seed = gr.Number(0, label="Seed (0 = a new random draw each run)", precision=0, minimum=0)
     form = Form(
         task,

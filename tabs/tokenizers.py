@@ -15,6 +15,7 @@ import gradio as gr
 from services import tokenizer_tools as tools
 from services import tokenizers as tk
 from services.jobs import JobManager
+from services.limits import get_limits
 from tabs import tokenizers_train
 from tabs import tokenizers_view as view
 from tabs.session import friendly, owner_of
@@ -261,10 +262,11 @@ def _batch_panel(picker: gr.Dropdown, special: gr.Checkbox) -> gr.HTML:
             padding = gr.Radio(["longest", "max_length", "do_not_pad"], value="longest", label="Padding")
             side = gr.Radio(["right", "left"], value="right", label="Padding side")
             truncation = gr.Dropdown(list(tools.TRUNCATION), value="do_not_truncate", label="Truncation")
+            number = {"precision": 0, "minimum": 0, "maximum": get_limits().sequence_tokens}
             with gr.Row():
-                max_length = gr.Number(label="Max length", value=16, precision=0, minimum=1, maximum=8192)
-                multiple = gr.Number(label="Pad to multiple of (0 = off)", value=0, precision=0, minimum=0)
-                stride = gr.Number(label="Stride", value=0, precision=0, minimum=0)
+                max_length = gr.Number(label="Max length", value=16, **{**number, "minimum": 1})
+                multiple = gr.Number(label="Pad to multiple of (0 = off)", value=0, **number)
+                stride = gr.Number(label="Stride", value=0, **number)
             overflow = gr.Checkbox(label="Return overflowing tokens", value=False)
     encode_btn = gr.Button("Encode the batch", variant="primary")
     out = gr.HTML()
@@ -347,8 +349,9 @@ def api(manager: JobManager) -> None:
     def batch_encode(
         tokenizer: str, texts: list[str], settings: dict | None, request: gr.Request, profile: gr.OAuthProfile | None
     ) -> dict:
-        """Encode 1-4 texts as a batch; `settings`: pair, padding, padding_side, max_length, truncation, ..."""
-        return tools.batch_encode(tokenizer, texts, **(settings or {}), owner=owner_of(request, profile))
+        """Encode 1-4 texts as a batch; `settings` (an object or its JSON): pair, padding, max_length, stride, ..."""
+        settings = tools.batch_settings(settings)
+        return tools.batch_encode(tokenizer, texts, **settings, owner=owner_of(request, profile))
 
     @friendly
     def chat_template(

@@ -8,6 +8,10 @@ text generation) it is used, built once per cached model. Question answering, su
 were removed in v5: `qa` and `seq2seq` re-implement the 4.x runners over the Auto model classes, and decoder-only
 chat models summarize and translate through their chat template. Sentence-embedding models (like the packaged
 MiniLM) also do sentence similarity and an embedding-based zero-shot classification.
+
+Every entry point checks its inputs and settings against the caps of `services.limits` (`caps`) before a model
+is loaded: text length, how many texts, labels and sentences, tokens to generate, beams, top_k; every generation
+is bounded in time.
 """
 
 from __future__ import annotations
@@ -20,13 +24,16 @@ from typing import Any
 
 from services import loading
 from services.errors import PlaygroundError, TaskMismatch
+from services.limits import courtesy
 from services.models import canonical_task, describe_tasks
+from services.pipelines import caps
 
 logger = logging.getLogger(__name__)
 
 _TRANSLATION_TASK = re.compile(r"^translation_([a-z]{2,3})_to_([a-z]{2,3})$")
+# Tasks that generate token by token (long); the others are quick and go first (`services.limits.courtesy`).
+GENERATIVE = frozenset({"text-generation", "summarization", "translation"})
 _STILL_IN_V5 = {"text-classification", "token-classification", "fill-mask", "feature-extraction", "text-generation"}
-MAX_INPUT_CHARS = 2_000_000  # about 2 MB: longer inputs are refused, shorter ones truncated or windowed
 WINDOW_CAP_TOKENS = 16_384  # NER windows cover this much of a long text; beyond it a request would take minutes
 
 
@@ -47,9 +54,24 @@ def run(
         params.setdefault("tgt_lang", match.group(2))
         task = "translation"
     canonical = canonical_task(task)
-    _check_inputs(canonical, inputs)
+    caps.check_inputs(canonical, inputs)
+    params = caps.check_params(canonical, params)
     loaded = load_for(canonical, model, owner=owner, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
-    return plain(run_loaded(loaded, canonical, inputs, **params))
+    if canonical in GENERATIVE:
+        return plain(run_loaded(loaded, canonical, inputs, **params))
+    with courtesy().quick() as threads:  # a quick run: long generations pause between tokens meanwhile
+        if loaded.device == "cpu":
+            use_threads(threads)
+        return plain(run_loaded(loaded, canonical, inputs, **params))
+
+
+def use_threads(count: int) -> None:
+    """Compute on `count` CPU threads from now on in this thread (OpenMP's setting is per calling thread; MKL's is
+    process-wide, so it is never set back and forth while two kinds of work share the cores)."""
+    import torch
+
+    if torch.get_num_threads() != count:
+        torch.set_num_threads(count)
 
 
 def parse_inputs(text: str) -> Any:
@@ -104,6 +126,7 @@ def run_loaded(loaded: loading.LoadedModel, task: str, inputs: Any, **params: An
 
     One request at a time per model: a fast tokenizer fails ("Already borrowed") when two threads use it at once.
     """
+    params = caps.check_params(task, params)
     with loaded.busy:
         return _run_locked(loaded, task, inputs, params)
 
@@ -118,7 +141,10 @@ def _run_locked(loaded: loading.LoadedModel, task: str, inputs: Any, params: dic
     if task == "sentence-similarity":
         return embeddings.similarity(loaded, inputs["source_sentence"], inputs["sentences"])
     if task == "zero-shot-classification" and embeddings.is_embedding_model(loaded):
-        return embeddings.zero_shot(loaded, inputs, **params)
+        try:
+            return embeddings.zero_shot(loaded, inputs, **params)
+        except TypeError as err:  # an unknown keyword
+            raise PlaygroundError(f"A setting is not understood by the {task} task: {err}") from err
     if task == "text-generation":
         params = _generation_defaults(loaded, params)
         inputs = _fit_prompt(loaded, inputs, params)
@@ -235,38 +261,18 @@ def input_notice(task: str, model: str, inputs: Any, owner: str | None = None) -
 
 
 def _fit_prompt(loaded: loading.LoadedModel, inputs: Any, params: dict) -> Any:
-    """Keep the end of a too-long prompt: a continuation depends on what comes last."""
-    from services.pipelines.chat import fit_text
+    """Keep the end of a too-long prompt (a continuation depends on what comes last), or of a conversation its
+    newest messages; a list of prompts is fitted prompt by prompt."""
+    from services.pipelines.chat import fit_messages, fit_text
 
-    if not isinstance(inputs, str):
-        return inputs
-    return fit_text(loaded, inputs, int(params.get("max_new_tokens", 64)) + 2, keep_end=True)
-
-
-def _check_inputs(task: str, inputs: Any) -> None:
-    if task == "question-answering":
-        items = inputs if isinstance(inputs, list) else [inputs]
-        for item in items:
-            if not isinstance(item, dict) or not str(item.get("question") or "").strip():
-                raise PlaygroundError("Please type a question.")
-            if not str(item.get("context") or "").strip():
-                raise PlaygroundError("Please paste a context: the text in which the answer should be found.")
-            if len(str(item["context"])) > MAX_INPUT_CHARS:
-                raise PlaygroundError(f"That context is too long: at most {MAX_INPUT_CHARS:,} characters, please.")
-        return
-    if task == "sentence-similarity":
-        if not isinstance(inputs, dict) or not str(inputs.get("source_sentence") or "").strip():
-            raise PlaygroundError("Please type a source sentence to compare the others with.")
-        if not [s for s in inputs.get("sentences") or [] if str(s).strip()]:
-            raise PlaygroundError("Please give at least one sentence to compare with the source sentence.")
-        return
-    texts = inputs if isinstance(inputs, list) else [inputs]
-    if task == "text-generation" and isinstance(inputs, list) and inputs and isinstance(inputs[0], dict):
-        return  # a chat: a list of {"role", "content"} messages
-    if not texts or any(not isinstance(t, str) or not t.strip() for t in texts):
-        raise PlaygroundError("Please type some text first.")
-    if any(len(t) > MAX_INPUT_CHARS for t in texts):
-        raise PlaygroundError(f"That text is too long: at most {MAX_INPUT_CHARS:,} characters, please.")
+    reserve = int(params.get("max_new_tokens") or 64) + 2
+    if isinstance(inputs, str):
+        return fit_text(loaded, inputs, reserve, keep_end=True)
+    if isinstance(inputs, list) and inputs and isinstance(inputs[0], dict):
+        return fit_messages(loaded, inputs, reserve)
+    if isinstance(inputs, list):
+        return [fit_text(loaded, t, reserve, keep_end=True) if isinstance(t, str) else t for t in inputs]
+    return inputs
 
 
 def _question_answering(loaded: loading.LoadedModel, inputs: Any, params: dict) -> Any:
@@ -312,7 +318,7 @@ def _tasks_of(loaded: loading.LoadedModel) -> tuple[str, ...]:
 
 def _generation_defaults(loaded: loading.LoadedModel, params: dict) -> dict:
     """4.x's text-generation pipeline kept `max_length` small; people expect a paragraph. Greedy unless asked."""
-    params = dict(params)
+    params = caps.bounded(caps.check_generation(params))
     if "max_new_tokens" not in params and "max_length" not in params:
         params["max_new_tokens"] = 64
     if params.get("do_sample") is None and "temperature" not in params:
@@ -335,7 +341,8 @@ def stream(
     """Text generation, streamed: yields {"text": so far}, and last {"text", "tokens"} with token probabilities."""
     from services.pipelines import chat
 
-    _check_inputs("text-generation", prompt)
+    caps.check_inputs("text-generation", prompt)
+    params = caps.check_generation(params)
     loaded = loading.load(
         model, "text-generation", owner=owner, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code
     )
@@ -353,7 +360,8 @@ def similarity_matrix(model: str, sentences: list[str], owner: str | None = None
     """Cosine similarity of every pair of sentences (for the similarity heat map)."""
     from services.pipelines import embeddings
 
-    _check_inputs(
+    caps.check_inputs(
         "sentence-similarity", {"source_sentence": sentences[0] if sentences else "", "sentences": sentences}
     )
+    caps.check_count(sentences, "sentences")
     return embeddings.similarity_matrix(loading.load(model, "sentence-similarity", owner=owner), sentences)

@@ -1,7 +1,9 @@
 """Decoder-only models as generators and chat assistants: streaming, token probabilities, and prompted
 summarization and translation (how a chat model such as the packaged SmolLM2 does seq2seq tasks).
 
-Chat models get their own chat template; base models (GPT-2 style) get a plain prompt.
+Chat models get their own chat template; base models (GPT-2 style) get a plain prompt. A prompt longer than the
+model reads keeps its end (a conversation its newest messages); every generation is bounded in tokens, beams and
+time by the caps of `services.limits` (`caps`).
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from services.errors import PlaygroundError
+from services.limits import check_number, courtesy
 from services.loading import LoadedModel
+from services.pipelines import caps
 
 LANGUAGES = {
     "en": "English", "fr": "French", "de": "German", "es": "Spanish", "it": "Italian", "pt": "Portuguese",
@@ -20,7 +24,7 @@ LANGUAGES = {
 }  # fmt: skip
 _GENERATION_KEYS = {
     "max_new_tokens", "temperature", "top_p", "top_k", "repetition_penalty", "do_sample", "num_beams",
-    "no_repeat_ngram_size", "min_new_tokens",
+    "no_repeat_ngram_size", "min_new_tokens", "max_time",
 }  # fmt: skip
 
 
@@ -66,7 +70,8 @@ def generation_kwargs(loaded: LoadedModel, params: dict) -> dict:
     unknown = set(params) - _GENERATION_KEYS - {"seed"}
     if unknown:
         raise PlaygroundError(f"Unknown generation setting(s): {', '.join(sorted(unknown))}.")
-    kwargs = {k: v for k, v in params.items() if k in _GENERATION_KEYS and v is not None}
+    kwargs = caps.check_generation({k: v for k, v in params.items() if k in _GENERATION_KEYS and v is not None})
+    kwargs = caps.bounded(kwargs)
     kwargs.setdefault("max_new_tokens", 128)
     if "do_sample" not in kwargs:
         kwargs["do_sample"] = bool(kwargs.get("temperature")) and kwargs.get("temperature", 0) > 0
@@ -79,7 +84,7 @@ def generation_kwargs(loaded: LoadedModel, params: dict) -> dict:
     if params.get("seed") is not None:
         import torch
 
-        torch.manual_seed(int(params["seed"]))
+        torch.manual_seed(check_number(params["seed"], "seed", 2**32 - 1))
     return kwargs
 
 
@@ -88,6 +93,8 @@ def complete(loaded: LoadedModel, prompt: str | list[dict], chat: bool | None = 
     import torch
 
     with loaded.busy:
+        if isinstance(prompt, list):
+            prompt = fit_messages(loaded, prompt, _reserve(params), chat)
         encoded = encode_prompt(loaded, prompt, chat)
         with torch.no_grad():
             output = loaded.model.generate(**encoded, **generation_kwargs(loaded, params))
@@ -99,18 +106,44 @@ def complete(loaded: LoadedModel, prompt: str | list[dict], chat: bool | None = 
 PROMPT_CAP_TOKENS = 2048
 
 
-def fit_text(loaded: LoadedModel, text: str, reserve: int, keep_end: bool = False) -> str:
-    """The part of `text` that fits in the model's context with `reserve` tokens to spare: its beginning (a text
-    to summarize), or with `keep_end` its end (a prompt to continue)."""
+def fit_text(loaded: LoadedModel, text: str, reserve: int, keep_end: bool = False, budget: int | None = None) -> str:
+    """The part of `text` that fits in the model's context with `reserve` tokens to spare (or in `budget` tokens):
+    its beginning (a text to summarize), or with `keep_end` its end (a prompt to continue)."""
     from services.loading import token_limit
 
-    budget = max(min(token_limit(loaded.model.config, loaded.tokenizer), PROMPT_CAP_TOKENS + reserve) - reserve, 1)
+    if budget is None:
+        budget = max(min(token_limit(loaded.model.config, loaded.tokenizer), PROMPT_CAP_TOKENS + reserve) - reserve, 1)
     if len(text) <= budget:  # a token covers at least one character: no need to count
         return text
     ids = loaded.tokenizer(text, add_special_tokens=False)["input_ids"]
     if len(ids) <= budget:
         return text
     return loaded.tokenizer.decode(ids[-budget:] if keep_end else ids[:budget])
+
+
+def fit_messages(loaded: LoadedModel, messages: list[dict], reserve: int, chat: bool | None = None) -> list[dict]:
+    """The newest messages of a conversation that fit the model's context (as `fit_text` measures it) with
+    `reserve` tokens to spare: the oldest turns after the system prompt go first, then the last message keeps its
+    end. A conversation that fits is returned as it is."""
+    from services.loading import token_limit
+
+    budget = max(min(token_limit(loaded.model.config, loaded.tokenizer), PROMPT_CAP_TOKENS + reserve) - reserve, 1)
+    if sum(len(m["content"]) + 16 for m in messages) <= budget:
+        return messages  # a token covers at least one character, a turn's marks fewer than 16: no need to count
+
+    def length(conversation: list[dict]) -> int:
+        return encode_prompt(loaded, conversation, chat)["input_ids"].shape[1]
+
+    messages = list(messages)
+    first = 1 if messages and messages[0].get("role") == "system" else 0
+    while len(messages) - first > 1 and length(messages) > budget:
+        del messages[first]
+    over = length(messages) - budget
+    if over > 0:
+        last = messages[-1]
+        keep = len(loaded.tokenizer(last["content"], add_special_tokens=False)["input_ids"]) - over
+        messages[-1] = {**last, "content": fit_text(loaded, last["content"], 0, keep_end=True, budget=max(keep, 1))}
+    return messages
 
 
 def _reserve(params: dict) -> int:
@@ -174,6 +207,8 @@ def stream(
     with loaded.busy:  # released before streaming; the generation below holds it in its worker
         if isinstance(prompt, str):
             prompt = fit_text(loaded, prompt, _reserve(params), keep_end=True)
+        else:
+            prompt = fit_messages(loaded, prompt, _reserve(params), chat)
         encoded = encode_prompt(loaded, prompt, chat)
         processors = LogitsProcessorList()
         if contrast and contrast[1] > 0 and has_chat_template(loaded):
@@ -185,13 +220,22 @@ def stream(
     result: dict[str, Any] = {}
     stop = threading.Event()
 
+    pause = courtesy()
+    on_cpu = loaded.device == "cpu"
+
     class _StopWhenAsked(StoppingCriteria):
+        threads = torch.get_num_threads()
+
         def __call__(self, input_ids, scores, **kwargs) -> bool:
+            pause.step_aside()  # between two tokens: a quick request of someone else's goes first
+            if on_cpu and pause.threads() != self.threads:  # this worker thread's own OpenMP setting
+                self.threads = pause.threads()
+                torch.set_num_threads(self.threads)
             return stop.is_set()
 
     def work() -> None:
         try:
-            with loaded.busy, torch.no_grad():
+            with loaded.busy, torch.no_grad(), pause.long():
                 result["output"] = loaded.model.generate(
                     **encoded, **kwargs, streamer=streamer, return_dict_in_generate=True, output_logits=with_scores,
                     stopping_criteria=StoppingCriteriaList([_StopWhenAsked()]), logits_processor=processors,

@@ -9,9 +9,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from services.errors import PlaygroundError
+from services.limits import LimitExceeded
 from services.loading import LoadedModel
 
 _HYPOTHESIS = "This text is about {}."
+MIN_TEMPERATURE = 0.001  # at 0 the softmax divides by zero (NaN scores); below 0.001 every score is 0 or 1 already
 
 
 def is_embedding_model(loaded: LoadedModel) -> bool:
@@ -86,6 +89,20 @@ def similarity_matrix(loaded: LoadedModel, sentences: list[str]) -> list[list[fl
     return [[round(float(x), 4) for x in row] for row in vectors @ vectors.T]
 
 
+def _temperature(value) -> float:
+    """The softmax temperature: a number of at least MIN_TEMPERATURE, in a sentence otherwise."""
+    try:
+        temperature = float(value)
+    except (TypeError, ValueError):
+        temperature = float("nan")
+    if not MIN_TEMPERATURE <= temperature < float("inf"):
+        raise LimitExceeded(
+            f"The temperature must be a number of at least {MIN_TEMPERATURE} (0.05 is the usual value), not "
+            f"{str(value)[:40]}: it divides the similarities, so 0 has no meaning. multi_label needs no temperature."
+        )
+    return temperature
+
+
 def zero_shot(
     loaded: LoadedModel,
     sequences: str | list[str],
@@ -97,20 +114,25 @@ def zero_shot(
     """Zero-shot classification by embedding similarity, in the 4.x zero-shot pipeline's output schema.
 
     Each label becomes a sentence (`hypothesis_template`); a softmax over the cosine similarities (sharpened by
-    `temperature`) gives the scores, or, with `multi_label`, each similarity mapped to 0..1 on its own.
+    `temperature`, at least MIN_TEMPERATURE: at 0 the softmax would divide by zero) gives the scores, or, with
+    `multi_label`, each similarity mapped to 0..1 on its own (the temperature is then unused).
     """
     import torch
 
-    labels = (
-        [label.strip() for label in candidate_labels.split(",")]
-        if isinstance(candidate_labels, str)
-        else [label.strip() for label in candidate_labels]
-    )
-    labels = [label for label in labels if label]
+    from services.pipelines.caps import check_labels
+
+    labels = check_labels(candidate_labels)
     if not labels:
         raise ValueError("Please give at least one candidate label.")
+    if not multi_label:
+        temperature = _temperature(temperature)
     texts = [sequences] if isinstance(sequences, str) else list(sequences)
-    label_vectors = embed(loaded, [hypothesis_template.format(label) for label in labels])
+    try:
+        hypotheses = [str(hypothesis_template).format(label) for label in labels]
+    except (IndexError, KeyError, ValueError) as err:
+        example = "'This text is about {}.'"
+        raise PlaygroundError(f"The hypothesis template needs one {{}} where the label goes, like {example}") from err
+    label_vectors = embed(loaded, hypotheses)
     text_vectors = embed(loaded, texts)
     results = []
     for text, sims in zip(texts, text_vectors @ label_vectors.T, strict=True):

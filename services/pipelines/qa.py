@@ -16,8 +16,9 @@ Where it differs: 4.x could tell an omitted `doc_stride` or `max_seq_len` from a
 values stand for "omitted", so an explicit ``doc_stride=128`` with ``max_seq_len < 256`` is shortened to half the
 window (4.x kept 128) and an explicit ``max_seq_len=384`` is capped at the tokenizer's `model_max_length`. Blank
 questions and contexts are refused with a `ValueError` (4.x refused only empty strings), and so is a question
-that leaves no room for the windows' overlap (4.x let the Rust tokenizer panic). Windows of one length run
-through the model together, 16 at a time.
+that leaves no room for the windows' overlap (4.x let the Rust tokenizer panic), and so is a `max_seq_len` longer
+than the tokenizer's `model_max_length` (4.x let the model fail on it). Windows of one length run through the
+model together, 16 at a time.
 """
 
 from __future__ import annotations
@@ -65,6 +66,10 @@ def answer_question(
     pairs = _pairs(question, context)
     if max_seq_len == _DEFAULT_MAX_SEQ_LEN:
         max_seq_len = min(tokenizer.model_max_length, _DEFAULT_MAX_SEQ_LEN)
+    elif max_seq_len > tokenizer.model_max_length:
+        raise ValueError(
+            f"max_seq_len ({max_seq_len}) is longer than this model reads at once ({tokenizer.model_max_length})."
+        )
     if doc_stride == _DEFAULT_DOC_STRIDE:
         doc_stride = min(max_seq_len // 2, _DEFAULT_DOC_STRIDE)
     if doc_stride > max_seq_len:

@@ -20,7 +20,9 @@ recorded with 4.57 in ``tests/data/seq2seq/golden.json``). What 4.x did, and the
 
 Where it differs: lists run in padded batches (`batch_size`, 8 by default; 4.x ran one text at a time), inputs are
 truncated by default (4.x's default was not to), a tokenizer without a `model_max_length` truncates at the model's
-`max_position_embeddings` (4.x crashed past it), and empty or blank texts are refused with a `ValueError`.
+`max_position_embeddings` (4.x crashed past it), and empty or blank texts are refused with a `ValueError`. The caps
+of `services.limits` apply: generation settings (new tokens, beams, returned sequences), the time a generation may
+run (`max_time`), and without truncation an input of at most `sequence_tokens` tokens.
 4.x skipped a second merge of the model's generation defaults for generation configs saved before 4.50; that
 only mattered when task settings put a value back to the library default, and here the merge always happens.
 """
@@ -29,6 +31,9 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+
+from services.limits import LimitExceeded, get_limits
+from services.pipelines import caps
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +102,7 @@ def _run(
 
     single = isinstance(texts, str)
     items = _check_texts(texts)
-    kwargs = dict(kwargs)
+    kwargs = caps.bounded(caps.check_generation(kwargs))
     clean_up = bool(kwargs.pop("clean_up_tokenization_spaces", False))
     batch_size = int(kwargs.pop("batch_size", None) or _BATCH_SIZE)
     if batch_size < 1:
@@ -193,6 +198,12 @@ def _encode(model, tokenizer, batch: list[str], prefix: str, truncation: bool, s
         inputs = tokenizer([prefix + text for text in batch], return_tensors="pt", **options)
     inputs = dict(inputs)
     inputs.pop("token_type_ids", None)  # tokenizers make them, generate() refuses them
+    cap = get_limits().sequence_tokens
+    if not truncation and inputs["input_ids"].shape[-1] > cap:
+        raise LimitExceeded(
+            f"Without truncation this text is {inputs['input_ids'].shape[-1]:,} tokens long; at most {cap:,} are "
+            "accepted: let it be truncated, or shorten it."
+        )
     return {k: v.to(model.device) if hasattr(v, "to") else v for k, v in inputs.items()}
 
 
