@@ -8,10 +8,13 @@ Two kinds of job:
   events (`services.events`) into progress. A crash, an out-of-memory kill or a cancel of the child never
   touches the app. Cancel sends SIGTERM, waits the grace period, then kills the process group.
 
-Status: queued -> running -> succeeded | failed | cancelled | interrupted. Jobs that need the GPU wait, in order,
-for one of `gpu_slots`. Jobs left running by a manager that died are marked `interrupted` when the next
-manager starts (their orphaned child processes are stopped). Every read and cancel names the owner: a job of
-another owner is reported as not found.
+Status: queued -> running -> succeeded | failed | cancelled | interrupted. Jobs that need the GPU wait for one of
+`gpu_slots`, other jobs for one of `job_slots` workers; a free slot goes to the owner holding the fewest
+(`services.jobslots`). An owner may have `jobs_per_owner` jobs waiting or running at once, and a job that runs
+longer than `job_seconds` is stopped (its saved work is kept). Jobs left running by a manager that died are marked
+`interrupted` when the next manager starts (their orphaned child processes are stopped). Every read and cancel names
+the owner: a job of another owner is reported as not found. What a visitor is shown of a job (`public_view`) holds
+no server paths, command lines or owner ids.
 """
 
 from __future__ import annotations
@@ -33,10 +36,18 @@ from typing import Any
 
 from services.errors import JobNotFound, PlaygroundError
 from services.jobs_child import ChildProcessJobs, identity_alive, launcher_command, process_identity
+from services.jobslots import FairSlots
 from services.jobstore import JobRecord, JobStore
-from services.redact import mask, redact
+from services.limits import LimitExceeded
+from services.redact import mask, redact, scrub, visible_line
 
-__all__ = ["JobCancelled", "JobContext", "JobManager", "launcher_command", "mask", "redact"]
+__all__ = ["JobCancelled", "JobContext", "JobManager", "launcher_command", "mask", "public_view", "redact"]
+
+# Jobs that wait on the network, not the machine: they never queue for a worker slot.
+LIGHT_KINDS = frozenset({"push"})
+# What one job may write into the shared job database (the whole output stays in the job's output.log).
+MAX_LOG_LINES = 5_000
+MAX_METRIC_EVENTS = 20_000
 
 logger = logging.getLogger(__name__)
 
@@ -76,51 +87,35 @@ class JobContext:
         self._manager._on_artifact(self.job_id, {"path": str(path), "kind": kind, **meta})
 
 
-class _GpuSlots:
-    """First come, first served slots for heavy jobs; a cancelled waiter leaves the line."""
-
-    def __init__(self, slots: int):
-        self.free = slots
-        self.waiting: list[str] = []
-        self.cond = threading.Condition()
-
-    def acquire(self, job_id: str, cancel: threading.Event, on_wait: Callable[[int], None]) -> bool:
-        reported = -1
-        with self.cond:
-            self.waiting.append(job_id)
-            try:
-                while not (self.free > 0 and self.waiting[0] == job_id):
-                    if cancel.is_set():
-                        return False
-                    ahead = self.waiting.index(job_id) + (0 if self.free > 0 else 1)
-                    if ahead != reported:
-                        on_wait(ahead)
-                        reported = ahead
-                    self.cond.wait(timeout=0.5)
-                self.free -= 1
-                return True
-            finally:
-                self.waiting.remove(job_id)
-                self.cond.notify_all()
-
-    def release(self) -> None:
-        with self.cond:
-            self.free += 1
-            self.cond.notify_all()
-
-
 class JobManager(ChildProcessJobs):
     """Owns every background thread and child process of the app. One per app process."""
 
     def __init__(
-        self, db_path: Path, jobs_dir: Path, gpu_slots: int = 1, cancel_grace_s: float = 30.0, recover: bool = True
+        self,
+        db_path: Path,
+        jobs_dir: Path,
+        gpu_slots: int = 1,
+        cancel_grace_s: float = 30.0,
+        recover: bool = True,
+        *,
+        job_slots: int | None = None,
+        jobs_per_owner: int | None = None,
+        job_seconds: float | None = None,
     ):
+        """`job_slots`, `jobs_per_owner` and `job_seconds` of None mean no limit (`from_settings` sets them)."""
         self.store = JobStore(db_path)
         self.jobs_dir = Path(jobs_dir)
         self.jobs_dir.mkdir(parents=True, exist_ok=True)
         self.cancel_grace_s = cancel_grace_s
+        self.jobs_per_owner = jobs_per_owner
+        self.job_seconds = job_seconds
         self.identity = process_identity(os.getpid()) or f"{os.getpid()}:0"
-        self._gpu = _GpuSlots(gpu_slots)
+        self._gpu = FairSlots(gpu_slots)
+        self._workers = FairSlots(job_slots)
+        self._timed_out: set[str] = set()
+        self._written: dict[tuple[str, str], int] = {}  # (job id, event type) -> events stored
+        self._swept = time.monotonic()
+        self.max_log_lines, self.max_metric_events = MAX_LOG_LINES, MAX_METRIC_EVENTS
         self._lock = threading.Lock()
         self._threads: dict[str, threading.Thread] = {}
         self._cancels: dict[str, threading.Event] = {}
@@ -133,9 +128,19 @@ class JobManager(ChildProcessJobs):
     @classmethod
     def from_settings(cls, recover: bool = True) -> JobManager:
         from services.config import get_settings
+        from services.limits import get_limits
 
-        s = get_settings()
-        return cls(s.db_path, s.jobs_dir, gpu_slots=s.gpu_slots, cancel_grace_s=s.cancel_grace_s, recover=recover)
+        s, limits = get_settings(), get_limits()
+        return cls(
+            s.db_path,
+            s.jobs_dir,
+            gpu_slots=s.gpu_slots,
+            cancel_grace_s=s.cancel_grace_s,
+            recover=recover,
+            job_slots=limits.job_slots,
+            jobs_per_owner=limits.jobs_per_visitor,
+            job_seconds=limits.job_minutes * 60 or None,
+        )
 
     # ---- submitting -------------------------------------------------------------------------------------------
 
@@ -175,7 +180,24 @@ class JobManager(ChildProcessJobs):
     def _create(self, kind, owner, title, config, needs_gpu, command) -> JobRecord:
         if not owner:
             raise ValueError("every job needs an owner")
-        record = JobRecord(
+        with self._lock:  # the count and the new row together: two clicks at once cannot both pass the quota
+            self._check_quota(owner)
+            record = self._record(kind, owner, title, config, needs_gpu, command)
+            self.store.create(record)
+        return record
+
+    def _check_quota(self, owner: str) -> None:
+        if self.jobs_per_owner is None:
+            return
+        active = self.store.count_active(owner)
+        if active >= self.jobs_per_owner:
+            raise LimitExceeded(
+                f"You have {active} jobs running or waiting, the most one visitor may have at once "
+                f"({self.jobs_per_owner}): wait for one to finish, or cancel one in the Jobs tab."
+            )
+
+    def _record(self, kind, owner, title, config, needs_gpu, command) -> JobRecord:
+        return JobRecord(
             id=uuid.uuid4().hex[:12],
             kind=kind,
             owner=owner,
@@ -187,8 +209,6 @@ class JobManager(ChildProcessJobs):
             command=command,
             message="Waiting to start",
         )
-        self.store.create(record)
-        return record
 
     def _start(self, record: JobRecord, config: dict, body: Callable[[JobContext], None]) -> None:
         cancel = threading.Event()
@@ -208,50 +228,89 @@ class JobManager(ChildProcessJobs):
 
     def _lifecycle(self, record: JobRecord, body: Callable[[JobContext], None], ctx: JobContext) -> None:
         cancel = self._cancels[record.id]
-        holds_gpu = False
+        slots = None
+        watchdog = None
         try:
-            if record.needs_gpu:
-                holds_gpu = self._gpu.acquire(
+            if record.kind not in LIGHT_KINDS or record.needs_gpu:
+                slots = self._gpu if record.needs_gpu else self._workers
+                what = "the GPU" if record.needs_gpu else "a free worker"
+                if not slots.acquire(
                     record.id,
+                    record.owner,
                     cancel,
-                    lambda ahead: self._set_message(record.id, f"Waiting for the GPU ({ahead} job(s) ahead)"),
-                )
-                if not holds_gpu:
+                    lambda ahead: self._set_message(record.id, f"Waiting for {what} ({ahead} job(s) ahead)"),
+                ):
+                    slots = None
                     self._finish(record.id, "cancelled", message="Cancelled before it started")
                     return
             if cancel.is_set():
                 self._finish(record.id, "cancelled", message="Cancelled before it started")
                 return
             self.store.update(record.id, only_active=True, status="running", started_at=time.time(), message="Running")
+            if self.job_seconds:
+                watchdog = threading.Timer(self.job_seconds, self._time_up, args=(record.id, cancel))
+                watchdog.daemon = True
+                watchdog.start()
             body(ctx)
         except Exception as err:  # the app must survive anything a job does
             logger.exception("Job %s crashed in its supervisor", record.id)
-            self._finish(record.id, "failed", error=f"Internal error: {err}")
+            self._finish(record.id, "failed", error=f"Internal error: {type(err).__name__}")
         finally:
-            if holds_gpu:
-                self._gpu.release()
+            if watchdog is not None:
+                watchdog.cancel()
+            if slots is not None:
+                slots.release(record.owner)
             with self._lock:
                 self._threads.pop(record.id, None)
                 self._cancels.pop(record.id, None)
                 self._last_write.pop(record.id, None)
+                self._timed_out.discard(record.id)
+                for kind in ("log", "metrics"):
+                    self._written.pop((record.id, kind), None)
+                sweep_due = time.monotonic() - self._swept > 3600
+            if sweep_due:  # in this job's own thread, once an hour at most
+                try:
+                    self.sweep_uploads()
+                except OSError:
+                    logger.exception("Could not clean the staged uploads")
+
+    def _time_up(self, job_id: str, cancel: threading.Event) -> None:
+        """The job ran for longer than a job may here: stop it like a Cancel (its saved work is kept)."""
+        with self._lock:
+            self._timed_out.add(job_id)
+        self._set_message(job_id, "Stopping: the job reached its time limit")
+        cancel.set()
+
+    def time_limit_error(self) -> str:
+        minutes = round((self.job_seconds or 0) / 60)
+        return (
+            f"Stopped after {minutes} minutes, the longest a job may run here. What it saved is kept "
+            "(a training continues from its last checkpoint when started again)."
+        )
 
     def _run_function(self, job_id: str, fn: Callable[[JobContext], dict | None], ctx: JobContext) -> None:
         try:
             result = fn(ctx)
         except JobCancelled:
-            self._finish(job_id, "cancelled", message="Cancelled")
+            if job_id in self._timed_out:
+                self._finish(job_id, "failed", error=self.time_limit_error())
+            else:
+                self._finish(job_id, "cancelled", message="Cancelled")
             return
         except PlaygroundError as err:
             self._on_log(job_id, f"Error: {err}")
             self._finish(job_id, "failed", error=str(err))
             return
         except Exception as err:
+            # The traceback goes to the app's log only: it names server files.
             logger.exception("Job %s failed", job_id)
-            for line in traceback.format_exc().splitlines():
-                self._on_log(job_id, line)
+            (ctx.workdir / "error.log").write_text(traceback.format_exc(), encoding="utf-8")
+            self._on_log(job_id, f"Error: {type(err).__name__}: {err}")
             self._finish(job_id, "failed", error=f"{type(err).__name__}: {err}")
             return
-        if ctx.cancelled:
+        if job_id in self._timed_out:
+            self._finish(job_id, "failed", error=self.time_limit_error(), result=result)
+        elif ctx.cancelled:
             self._finish(job_id, "cancelled", message="Cancelled (work saved so far is kept)", result=result)
         else:
             self._finish(job_id, "succeeded", result=result)
@@ -261,7 +320,7 @@ class JobManager(ChildProcessJobs):
     def _on_progress(self, job_id: str, fraction: float, message: str | None) -> None:
         fields: dict[str, Any] = {"progress": max(0.0, min(1.0, float(fraction)))}
         if message:
-            fields["message"] = mask(str(message))
+            fields["message"] = scrub(mask(str(message)))
         # Progress may arrive thousands of times a second; a new message is always written, a bare number at
         # most five times a second.
         now = time.monotonic()
@@ -271,10 +330,23 @@ class JobManager(ChildProcessJobs):
         self._last_write[job_id] = (now, message or last_message)
         self.store.update(job_id, only_active=True, **fields)
 
+    def _room_for(self, job_id: str, kind: str, cap: int) -> bool:
+        """Whether one more event of `kind` fits in the job's share of the database (a note marks the cut)."""
+        with self._lock:
+            count = self._written[(job_id, kind)] = self._written.get((job_id, kind), 0) + 1
+        if count == cap + 1 and kind == "log":
+            self.store.add_event(job_id, "log", {"line": f"(more than {cap:,} lines: the rest are not shown)"})
+        return count <= cap
+
     def _on_log(self, job_id: str, line: str) -> None:
-        self.store.add_event(job_id, "log", {"line": mask(line)})
+        # Stored as the visitor will read it: no tokens, server paths, owner ids or terminal codes.
+        line = visible_line(line)
+        if line is not None and self._room_for(job_id, "log", self.max_log_lines):
+            self.store.add_event(job_id, "log", {"line": line})
 
     def _on_metrics(self, job_id: str, values: dict, step: int | None) -> None:
+        if not self._room_for(job_id, "metrics", self.max_metric_events):
+            return
         values = redact(values)
         self.store.add_event(job_id, "metrics", {"values": values, "step": step})
         record = self.store.get(job_id)
@@ -303,7 +375,7 @@ class JobManager(ChildProcessJobs):
         if status == "succeeded":
             fields["progress"] = 1.0
         if error is not None:
-            fields["error"] = mask(error)
+            fields["error"] = scrub(mask(error))
         if result is not None:
             fields["result"] = redact(result)
         # Compare-and-set: a job another manager already marked interrupted stays interrupted.
@@ -358,6 +430,18 @@ class JobManager(ChildProcessJobs):
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
 
+    def paths_in_use(self) -> list[str]:
+        """The files named by jobs still waiting or running (their staged uploads must stay)."""
+        return [arg for r in self.store.active() for arg in (r.command or []) if str(arg).startswith("/")]
+
+    def sweep_uploads(self) -> int:
+        """Remove staged uploads no job needs any more (see `services.uploads.sweep`)."""
+        from services.uploads import sweep
+
+        with self._lock:
+            self._swept = time.monotonic()
+        return sweep(self.paths_in_use())
+
     def _recover(self) -> list[str]:
         """Mark jobs whose manager is gone as interrupted, and stop their orphaned child processes."""
         recovered = []
@@ -379,3 +463,17 @@ class JobManager(ChildProcessJobs):
         if recovered:
             logger.warning("Marked %d job(s) interrupted after a restart: %s", len(recovered), ", ".join(recovered))
         return recovered
+
+
+def public_view(record: JobRecord) -> dict:
+    """A job as its owner sees it in the app and the API: no command line, no server paths, no owner ids;
+    artifacts by file name and kind (a `path` key would read as a file to download)."""
+    data = record.to_dict()
+    data.pop("command", None)
+    artifacts = [
+        {"name": Path(str(a.get("path", ""))).name, **{k: v for k, v in a.items() if k != "path"}}
+        for a in data.get("artifacts") or []
+    ]
+    data = scrub(data)
+    data["artifacts"] = scrub(artifacts)
+    return data

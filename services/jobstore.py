@@ -153,6 +153,13 @@ class JobStore:
             ).fetchall()
         return [_decode(r) for r in rows]
 
+    def count_active(self, owner: str) -> int:
+        with closing(self._connect()) as conn:
+            return conn.execute(
+                f"SELECT COUNT(*) FROM jobs WHERE owner = ? AND status IN ({', '.join('?' for _ in ACTIVE)})",
+                (owner, *ACTIVE),
+            ).fetchone()[0]
+
     def active(self) -> list[JobRecord]:
         with closing(self._connect()) as conn:
             rows = conn.execute(

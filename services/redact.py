@@ -1,7 +1,8 @@
 """Keeping secrets out of everything the playground stores or shows: job configs, logs, results, errors.
 
 A Hugging Face token looks like ``hf_...`` (Space OAuth tokens: ``hf_oauth_...``); config keys that name a
-secret (``token``, ``hf_token``, ``api_key``, ``password``) are blanked whatever their value.
+secret (``token``, ``hf_token``, ``api_key``, ``password``) are blanked whatever their value. What a visitor is
+shown (`scrub`, `visible_line`) also loses server paths (only the file's name is kept) and owner ids.
 """
 
 from __future__ import annotations
@@ -13,6 +14,10 @@ from typing import Any
 _SECRET_KEYS = re.compile(r"(^|[_-])(token|password|passwd|secret|api[_-]?key|auth)$", re.IGNORECASE)
 _TOKEN_TEXT = re.compile(r"hf_[A-Za-z0-9_]{10,}")  # user tokens and Space OAuth tokens (hf_oauth_...)
 HUB_TOKEN_VARS = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
+# An absolute path of two or more parts, not inside a URL (`https://host/a/b` is left alone).
+_PATH_TEXT = re.compile(r"(?<![\w:/.~-])(?:/[^\s'\"`<>|,;:()\[\]{}]+){2,}/?")
+_OWNER_TEXT = re.compile(r"\b(?:hf|anon|session|cli):[A-Za-z0-9_.-]+")
+_TERMINAL = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
 
 
 def mask(text: str) -> str:
@@ -29,3 +34,25 @@ def redact(value: Any) -> Any:
     if isinstance(value, str):
         return mask(value)
     return value
+
+
+def scrub(value: Any) -> Any:
+    """What a visitor may see of a value: no tokens, no server paths (a path becomes its last part), no owner ids."""
+    if isinstance(value, dict):
+        return {k: scrub(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [scrub(v) for v in value]
+    if isinstance(value, str):
+        text = _PATH_TEXT.sub(lambda m: m.group(0).rstrip("/").rsplit("/", 1)[-1], mask(value))
+        return _OWNER_TEXT.sub("you", text)
+    return value
+
+
+def visible_line(line: str) -> str | None:
+    """A line of a job's output as its log shows it: terminal colour codes gone, a progress bar redrawn with
+    carriage returns reduced to its last state, then `scrub`bed; None for a line left empty."""
+    text = _TERMINAL.sub("", line)
+    if "\r" in text:
+        text = next((part for part in reversed(text.split("\r")) if part.strip()), "")
+    text = scrub(text.rstrip())
+    return text if text.strip() else None

@@ -61,3 +61,38 @@ def describe() -> dict:
         "home": str(settings.home),
         "space_id": settings.space_id,
     }
+
+
+# Where the kernel counts the processes it killed for lack of memory in this container (cgroup v2, then v1).
+_OOM_FILES = ("/sys/fs/cgroup/memory.events", "/sys/fs/cgroup/memory/memory.oom_control")
+_LIMIT_FILES = ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
+
+
+def oom_kills() -> int | None:
+    """How many processes the out-of-memory killer has stopped in this container so far (None: not knowable)."""
+    for path in _OOM_FILES:
+        try:
+            with open(path, encoding="ascii") as handle:
+                for line in handle:
+                    key, _, value = line.partition(" ")
+                    if key == "oom_kill":
+                        return int(value)
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def memory_limit_bytes() -> int:
+    """The memory this container may use: its cgroup limit when it has one, else the machine's RAM."""
+    import psutil
+
+    total = int(psutil.virtual_memory().total)
+    for path in _LIMIT_FILES:
+        try:
+            with open(path, encoding="ascii") as handle:
+                text = handle.read().strip()
+        except OSError:
+            continue
+        if text.isdigit():
+            return min(total, int(text))
+    return total

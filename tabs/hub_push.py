@@ -15,6 +15,7 @@ import gradio as gr
 
 from services.hub import PushError, check_folder, is_valid_repo_id
 from services.jobs import JobManager
+from services.limits import check_text
 from tabs.header import oauth_enabled
 from tabs.jobs import detail_html
 from tabs.session import friendly, owner_of
@@ -75,8 +76,9 @@ def build(
         secret = (oauth.token if oauth else "") or (typed or "").strip()
         if not secret and oauth_enabled():
             raise PushError("Sign in with Hugging Face (top right) to push to your account.")
-        args = ["push", "--owner", owner, "--repo-id", (repo or "").strip(), "--repo-type", repo_type,
-                "--message", note or ""]  # fmt: skip
+        # --name=value: a message that starts with '-' stays the message, never another option.
+        args = ["push", "--owner", owner, f"--repo-id={(repo or '').strip()}", f"--repo-type={repo_type}",
+                f"--message={check_text(note or '', 'The commit message', 500)}"]  # fmt: skip
         if is_private:
             args.append("--private")
         job_id = manager.submit_command(

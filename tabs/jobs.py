@@ -10,12 +10,11 @@ import datetime as dt
 import html
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import gradio as gr
 
 from services.hub import has_env_token
-from services.jobs import JobManager
+from services.jobs import JobManager, public_view
 from services.jobstore import JobRecord
 from tabs.session import friendly, owner_of
 
@@ -65,7 +64,7 @@ def rows(records: list[JobRecord]) -> list[list[str]]:
     return [
         [
             r.id,
-            r.title,
+            public_view(r)["title"],
             _STATUS_ICON.get(r.status, r.status),
             f"{round(r.progress * 100)} %",
             _when(r.created_at),
@@ -76,13 +75,8 @@ def rows(records: list[JobRecord]) -> list[list[str]]:
 
 
 def public(record: JobRecord) -> dict:
-    """A job as API clients see it: artifacts by name and kind (a `path` key would read as a file to download)."""
-    data = record.to_dict()
-    data["artifacts"] = [
-        {"name": Path(str(a.get("path", ""))).name, **{k: v for k, v in a.items() if k != "path"}}
-        for a in data.get("artifacts") or []
-    ]
-    return data
+    """A job as API clients and the page see it (`services.jobs.public_view`: no paths, commands or owner ids)."""
+    return public_view(record)
 
 
 def retryable(record: JobRecord | None) -> bool:
@@ -100,6 +94,10 @@ def start_again(manager: JobManager, job_id: str, owner: str, oauth: gr.OAuthTok
             env["PLAYGROUND_PUSH_TOKEN"] = oauth.token
         elif not has_env_token():
             raise gr.Error("This push used a token typed for it only, which is not kept: push again from its tab.")
+    if record.kind == "train":  # continues from the last checkpoint it saved, when there is one
+        from services.training_jobs import retry
+
+        return retry(manager, record, owner, env)
     return manager.retry(record.id, owner, env)
 
 
@@ -110,12 +108,13 @@ def detail_html(record: JobRecord | None) -> str:
             "appears here with its progress and log.</div>"
         )
     pct = round(record.progress * 100)
-    error = f"<div class='pg-error'>{html.escape(record.error)}</div>" if record.error else ""
+    shown = public_view(record)
+    error = f"<div class='pg-error'>{html.escape(shown['error'])}</div>" if record.error else ""
     return (
-        f"<div class='pg-job'><div class='pg-job-head'><b>{html.escape(record.title)}</b>"
+        f"<div class='pg-job'><div class='pg-job-head'><b>{html.escape(shown['title'])}</b>"
         f"<span class='pg-status pg-{record.status}'>{_STATUS_ICON.get(record.status, record.status)}</span></div>"
         f"<div class='pg-bar'><div style='width:{pct}%'></div></div>"
-        f"<div class='pg-job-msg'>{pct} % · {html.escape(record.message or '')}</div>{error}"
+        f"<div class='pg-job-msg'>{pct} % · {html.escape(shown['message'] or '')}</div>{error}"
         f"<div class='pg-job-meta'>Job {record.id} · {record.kind} · started {_when(record.started_at)}"
         f" · {_duration(record)}</div></div>"
     )
@@ -166,7 +165,8 @@ def _wire(tab: JobsTab, manager: JobManager) -> Callable:
         log_text = "\n".join(manager.logs(selected, owner)) if record else ""
         extra = {}
         if record:
-            parts = {"result": record.result, "metrics": record.metrics, "files": record.artifacts}
+            shown = public_view(record)
+            parts = {"result": shown["result"], "metrics": shown["metrics"], "files": shown["artifacts"]}
             extra = {k: v for k, v in parts.items() if v}
         return {
             tab.table: rows(records),

@@ -24,12 +24,17 @@ def main() -> int:
     parser.add_argument("--ignore-term", action="store_true")
     parser.add_argument("--bad-events", action="store_true", help="send malformed events first")
     parser.add_argument("--orphan", action="store_true", help="leave a grandchild holding stdout, then exit")
+    parser.add_argument("--print-nice", action="store_true", help="print this process's CPU niceness")
     args = parser.parse_args()
     events = EventWriter()
     if args.ignore_term:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     else:
         install_cancel_handler()
+    if args.print_nice:
+        time.sleep(0.3)  # the supervisor lowers the priority just after the start
+        print(f"niceness {os.nice(0)}", flush=True)
+        print(f"policy {os.sched_getscheduler(0)}", flush=True)
     print("plain output from a library", flush=True)
     print(f"token in the environment: {os.environ.get('HF_TOKEN', '-')}", flush=True)
     workdir = Path(os.environ.get("PLAYGROUND_JOB_DIR", "."))

@@ -265,9 +265,20 @@ def test_child_failure_reports_its_error_event(manager):
     assert record.status == "failed" and record.error == "step 2 went wrong on purpose"
 
 
-def test_child_killed_like_oom_is_explained(manager):
+def test_a_child_killed_from_outside_is_not_blamed_on_memory(manager):
+    """SIGKILL with no out-of-memory kill counted by the kernel: someone stopped it (issue 13, item 7)."""
     record = manager.wait(child(manager, steps=5, die_at=2), timeout=60)
-    assert record.status == "failed" and "out of memory" in record.error
+    assert record.status == "failed" and "stopped from outside" in record.error
+    assert "memory" not in record.error
+
+
+def test_a_child_killed_by_the_oom_killer_is_explained(manager, monkeypatch):
+    from services import system
+
+    counts = iter([3, 4])  # the kernel's oom_kill counter, before and after the job
+    monkeypatch.setattr(system, "oom_kills", lambda: next(counts))
+    record = manager.wait(child(manager, steps=5, die_at=2), timeout=60)
+    assert record.status == "failed" and "ran out of memory" in record.error
 
 
 def test_child_cancel_lets_it_save_a_checkpoint(manager):
