@@ -23,6 +23,7 @@ from tabs import models as models_tab
 from tabs import pipelines as pipelines_tab
 from tabs import rag as rag_tab
 from tabs import tokenizers as tokenizers_tab
+from tabs.guard import RequestGuard
 from tabs.session import OwnerCookieMiddleware
 
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -32,7 +33,8 @@ logger = logging.getLogger(__name__)
 def build_app(manager: JobManager | None = None) -> gr.Blocks:
     """The whole UI. Pass a `JobManager` to share one (tests do); otherwise one is made from the settings."""
     manager = manager or JobManager.from_settings()
-    with gr.Blocks(title="HF Playground") as demo:
+    # Gradio's cache (uploads, files handed back) loses what is older than a day, every hour.
+    with gr.Blocks(title="HF Playground", delete_cache=(3600, 86400)) as demo:
         env_status = header.build()
         with gr.Tabs() as tabs:
             with gr.Tab("Pipelines", id="pipelines"):
@@ -84,7 +86,10 @@ def launch_kwargs() -> dict:
         "theme": gr.themes.Soft(primary_hue="orange", secondary_hue="amber", neutral_hue="slate"),
         "css_paths": [ASSETS / "style.css"],
         "max_file_size": settings.max_upload_bytes,
-        "app_kwargs": {"middleware": [Middleware(OwnerCookieMiddleware, secure=settings.on_space)]},
+        # The guard is outermost: an oversized or over-rate request is answered before anything else reads it.
+        "app_kwargs": {
+            "middleware": [Middleware(RequestGuard), Middleware(OwnerCookieMiddleware, secure=settings.on_space)]
+        },
     }
 
 
@@ -93,7 +98,12 @@ def main() -> None:
     settings = get_settings()
     # Probe the Hub once at start (at most ~2 s) so the first visitor does not wait for it.
     logger.info("Playground home: %s; offline: %s", settings.home, settings.offline)
+    if settings.on_space:  # jobs run library code on visitors' data: they must not read this process's secrets
+        from services.safety import harden_process
+
+        harden_process()
     manager = JobManager.from_settings()
+    manager.sweep_uploads()  # staged uploads no job needs any more (they are never kept longer than a day)
     # Pay the ML imports (~5 s) before serving rather than in the first visitor's first request.
     import transformers.pipelines  # noqa: F401
 

@@ -18,6 +18,12 @@ os.environ["PLAYGROUND_HOME"] = str(_SESSION_HOME / "home")
 os.environ.setdefault("PLAYGROUND_PACKS_DIR", str(Path(__file__).resolve().parent.parent / ".playground" / "packs"))
 os.environ["PLAYGROUND_CANCEL_GRACE_S"] = "5"
 os.environ.pop("SPACE_ID", None)
+# The per-visitor quotas and the worker slots have their own tests (tests/unit/test_quotas.py, the Space-mode
+# tests); elsewhere many jobs of one test owner run side by side, as they did before the quotas existed.
+os.environ.setdefault("PLAYGROUND_MAX_JOBS_PER_VISITOR", "1000")
+os.environ.setdefault("PLAYGROUND_JOB_SLOTS", "8")
+os.environ.setdefault("PLAYGROUND_MAX_GENERATIONS_PER_VISITOR", "8")
+os.environ.setdefault("PLAYGROUND_REQUESTS_PER_S", "1000")  # every test client calls from 127.0.0.1
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
@@ -81,3 +87,21 @@ def live_app():
     yield {"url": f"http://127.0.0.1:{port}/", "manager": manager}
     manager.shutdown(timeout=10)
     demo.close()
+
+
+@pytest.fixture(scope="session")
+def space_app(tmp_path_factory):
+    """The app as a public Space runs it (tests/space.py): its own process, SPACE_ID and the Space's HF_TOKEN set,
+    the local Hub emulator as the Hub, seeded with a repo whose code must never run."""
+    from tests import space
+    from tests.hub_emulator import DEFAULT_TOKENS, Emulator
+
+    workdir = tmp_path_factory.mktemp("space")
+    mallory = {"hf_write_mallory_token": {"user": "mallory", "orgs": [], "role": "write"}}
+    emulator = Emulator(tokens={**DEFAULT_TOKENS, **mallory}).start()
+    marker = workdir / "remote-code-ran.txt"
+    space.seed_attacker_repos(emulator.url, marker, workdir)
+    app, proc = space.start(workdir, emulator.url, marker)
+    yield app
+    space.stop(proc)
+    emulator.stop()
