@@ -169,10 +169,44 @@ def trained_models(owner: str | None) -> list[ModelEntry]:
                 tasks=tasks_for_config(config, folder),
                 source="trained",
                 available=True,
-                description=f"Trained in this playground ({config.get('model_type', 'model')}).",
+                description=_trained_description(folder, config),
             )
         )
     return entries
+
+
+# The metric that sums a training up, best first, and whether it reads as a percentage.
+_HEADLINE = (("accuracy", True), ("f1", True), ("f1_micro", True), ("rougeL", True), ("pearson", False),
+             ("mse", False), ("perplexity", False), ("loss", False))  # fmt: skip
+
+
+def _trained_description(folder: Path, config: dict) -> str:
+    """A catalog line such as 'Trained here on 03 May 2025: text-classification from distilbert (bert); accuracy
+    96.7 % on the test split', from the run's record next to the model (playground-model.json) where there is one."""
+    import time
+
+    record_path = folder / "playground-model.json"
+    try:
+        record = _parsed_config(str(record_path), record_path.stat().st_mtime_ns)
+        when = record_path.stat().st_mtime
+    except (OSError, ValueError):
+        record, when = {}, folder.stat().st_mtime
+    record = record if isinstance(record, dict) else {}
+    kind = config.get("model_type", "model")
+    text = f"Trained here on {time.strftime('%d %b %Y', time.localtime(when))}"
+    base = str(record.get("model") or "")
+    if base.startswith(("/", ".", "~")) or "\\" in base:  # a folder it started from: its name, never a path
+        base = Path(base).name
+    if record.get("task"):
+        text += f": {record['task']}" + (f" from {base}" if base else "")
+    text += f" ({kind})"
+    for split, metrics in (("test split", record.get("test_metrics")), ("held-out split", record.get("metrics"))):
+        for name, percent in _HEADLINE:
+            value = metrics.get(name) if isinstance(metrics, dict) else None
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                shown = f"{value:.1%}".replace("%", " %") if percent else f"{value:.3g}"
+                return f"{text}; {name} {shown} on the {split}."
+    return text + "."
 
 
 def _packaged_entries(offline: bool) -> list[ModelEntry]:

@@ -33,7 +33,7 @@ def build() -> gr.HTML:
 def environment_html(profile: gr.OAuthProfile | None) -> str:
     info = describe()
     device = "GPU" if info["device"] == "cuda" else info["device"].upper()
-    mode = "offline: packaged models only" if info["offline"] else "online: any Hub model"
+    mode = "packaged models only" if info["offline"] else "any Hub model"  # the chip before it says which
     user = f"signed in as <b>{html.escape(profile.username)}</b>" if profile else "not signed in"
     badge = "pg-offline" if info["offline"] else "pg-online"
     return (

@@ -2,6 +2,7 @@
 
 "Prepare" runs ``python -m services prepare MODEL`` as a child-process job: converting the packaged GGUF
 model or downloading a Hub model happens outside the app process, with progress in the Jobs tab.
+"Download model (zip)" gives a visitor their own trained model (also the `/download_model` API).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import gradio as gr
 
 from services import models
 from services.jobs import JobManager
+from services.pipelines.download import trained_zip
 from tabs.session import friendly, owner_of
 
 _ALL = "All tasks"
@@ -26,6 +28,8 @@ class ModelsTab:
     table: gr.Dataframe
     model_id: gr.Textbox
     prepare: gr.Button
+    download: gr.Button
+    zipped: gr.File
     status: gr.Markdown
     listing: Callable  # (task, show_all, request, profile) -> rows; app.py runs it on page load
 
@@ -64,8 +68,10 @@ def build(manager: JobManager) -> ModelsTab:
     with gr.Row(equal_height=True):
         model_id = gr.Textbox(label="Model", placeholder="click a row above, or type a Hub id", scale=3)
         prepare = gr.Button("Prepare in the background", variant="primary", scale=1)
+        download = gr.Button("Download model (zip)", scale=1)
+    zipped = gr.File(label="Your model, zipped: unzip it and load the folder with transformers", visible=False)
     status = gr.Markdown("")
-    tab = ModelsTab(task, show_all, table, model_id, prepare, status, listing=lambda *a: [])
+    tab = ModelsTab(task, show_all, table, model_id, prepare, download, zipped, status, listing=lambda *a: [])
     tab.listing = _wire(tab, manager)
     return tab
 
@@ -103,6 +109,15 @@ def _wire(tab: ModelsTab, manager: JobManager) -> Callable:
         """Start a job that makes a model ready (convert or download, then a test load); returns the job id."""
         return start_prepare(manager, model, owner_of(request, profile))
 
+    @friendly
+    def download_model(model: str, request: gr.Request, profile: gr.OAuthProfile | None) -> str:
+        """A zip of a model you trained here (trained:<name>): one folder to load with from_pretrained."""
+        return str(trained_zip(model, owner_of(request, profile)))
+
+    # The API is the click itself (a file output, which gr.api cannot return); the UI then shows the file.
+    tab.download.click(download_model, [tab.model_id], tab.zipped, api_name="download_model").success(
+        lambda: gr.update(visible=True), None, tab.zipped, api_visibility="private"
+    )
     gr.api(list_models, api_name="models")
     gr.api(prepare_model, api_name="prepare_model")
     return listing

@@ -21,6 +21,9 @@ from services.pipelines.tasks import TASK_SPECS, spec
 from tabs import pipelines_batch
 from tabs.pipelines_form import (
     ALL_SETTINGS,
+    COMPARE_INFO,
+    MODEL_INFO,
+    NO_MODEL_INFO,
     TASK_SETTINGS,
     TEXT_LABEL,
     Form,
@@ -29,7 +32,7 @@ from tabs.pipelines_form import (
     build_form,
     result_panel,
 )
-from tabs.pipelines_run import run_task
+from tabs.pipelines_run import RunState, StopSignals, failed, idle, run_task
 from tabs.session import friendly, owner_of
 
 
@@ -82,8 +85,9 @@ def _wire(form: Form, toggles: Toggles, first, second, second_column, code, exam
             )
         )
         updates = {
-            form.model: gr.update(choices=choices, value=default),
-            form.compare: gr.update(choices=["", *choices], value=""),
+            form.model: gr.update(choices=choices, value=default, info=MODEL_INFO if choices else NO_MODEL_INFO),
+            form.compare: gr.update(choices=["", *choices], value="", info=COMPARE_INFO if choices else NO_MODEL_INFO),
+            form.multi_label: gr.update(value=False),  # the single-label view first: its scores are comparable
             form.explanation: f"**{s.label}.** {s.explanation}{note}",
             form.context: gr.update(visible="context" in s.inputs, value=s.example.get("context", "")),
             form.labels: gr.update(visible="labels" in s.inputs, value=s.example.get("labels", "")),
@@ -98,11 +102,8 @@ def _wire(form: Form, toggles: Toggles, first, second, second_column, code, exam
         }
         for name in ALL_SETTINGS:
             updates[getattr(form, name)] = gr.update(visible=name in TASK_SETTINGS.get(task, ()))
-        for panel in (first, second):
-            for component in (panel.label, panel.highlight, panel.text, panel.tokens, panel.table):
-                updates[component] = gr.update(visible=False)
-            updates[panel.raw] = None
-        return updates
+        # Nothing of the last task's run stays: its model, timings, result or error.
+        return {**updates, **idle(first, "Result"), **idle(second, "Compared with")}
 
     def fill_example(task: str) -> dict:
         s = spec(task)
@@ -116,22 +117,33 @@ def _wire(form: Form, toggles: Toggles, first, second, second_column, code, exam
     def on_compare(compare: str | None) -> dict:
         return {second_column: gr.update(visible=bool(compare))}
 
+    stops = StopSignals()
+
     @friendly
+    def attempt(values: dict, request: gr.Request, profile, progress, state: RunState, halt) -> Iterator[dict]:
+        owner = owner_of(request, profile)
+        with run_gate().hold(owner):  # one run at a time per visitor: the models are shared with everyone
+            yield from run_task(values, owner, first, second, code, progress, state, halt)
+
     def on_run(
         data: dict, request: gr.Request, profile: gr.OAuthProfile | None, progress: gr.Progress = gr.Progress()
     ) -> Iterator[dict]:
         values = {name: data[getattr(form, name)] for name in Form.names()}
-        owner = owner_of(request, profile)
-        with run_gate().hold(owner):  # one run at a time per visitor: the models are shared with everyone
-            yield from run_task(values, owner, first, second, code, progress)
+        state = RunState(first, (values["model"] or "").strip())
+        key = request.session_hash or ""
+        halt = stops.arm(key)
+        try:
+            yield from attempt(values, request, profile, progress, state, halt)
+        except gr.Error as err:
+            # The sentence goes in the panel where it happened (a toast vanishes after a few seconds).
+            gr.Warning(err.message)
+            yield failed(state.panel, state.model, err.message)
+        finally:
+            stops.release(key, halt)
 
-    form.task.change(
-        on_task, [form.task, form.text], _task_outputs(form, toggles, first, second), api_visibility="private"
-    )
-    example.click(
-        fill_example, [form.task], [form.text, form.context, form.labels, form.sentences], api_visibility="private"
-    )
-    form.compare.change(on_compare, [form.compare], [second_column], api_visibility="private")
+    def on_stop(request: gr.Request) -> None:
+        stops.request(request.session_hash or "")
+
     # A set of inputs makes Gradio pass one {component: value} dict.
     run_event = run_btn.click(
         on_run,
@@ -141,7 +153,20 @@ def _wire(form: Form, toggles: Toggles, first, second, second_column, code, exam
         concurrency_id="inference",
         concurrency_limit=2,
     )
-    stop.click(None, None, None, cancels=[run_event], api_visibility="private")
+    # Stop asks the run to end after the current token, so the tokens so far are still shown (see StopSignals).
+    stop.click(on_stop, None, None, api_visibility="private", concurrency_limit=None)
+    # A task switch ends a run of the previous task: its result would land under the new one.
+    form.task.change(
+        on_task,
+        [form.task, form.text],
+        _task_outputs(form, toggles, first, second),
+        api_visibility="private",
+        cancels=[run_event],
+    )
+    example.click(
+        fill_example, [form.task], [form.text, form.context, form.labels, form.sentences], api_visibility="private"
+    )
+    form.compare.change(on_compare, [form.compare], [second_column], api_visibility="private")
     return on_task
 
 
@@ -159,7 +184,7 @@ def _task_outputs(form: Form, toggles: Toggles, first: ResultPanel, second: Resu
         *[getattr(form, name) for name in ALL_SETTINGS],
     ]
     for panel in (first, second):
-        outputs += [panel.label, panel.highlight, panel.text, panel.tokens, panel.table, panel.raw]
+        outputs += [panel.title, panel.label, panel.highlight, panel.text, panel.tokens, panel.table, panel.raw]
     return outputs
 
 

@@ -29,6 +29,11 @@ LANG_CHOICES = [
 ]
 TASK_CHOICES = [(s.label, s.id) for s in TASK_SPECS.values()]
 TEXT_LABEL = {"question-answering": "Question", "sentence-similarity": "Source sentence"}
+IDLE = "*Press **Run** to see the result here.*"
+MODEL_INFO = "A catalog model, a Hub id, trained:<name>, or a folder"
+COMPARE_INFO = "Run the same input through a second model, side by side"
+# An empty picker would open to nothing: its info line says why and what to do instead.
+NO_MODEL_INFO = "No model for this task here yet: train one in the Fine-tune tab, or type a Hub id (online)"
 
 
 @dataclass
@@ -82,7 +87,7 @@ class Form:
 
 def result_panel(title: str) -> ResultPanel:
     with gr.Column():
-        heading = gr.Markdown(f"#### {title}")
+        heading = gr.Markdown(f"#### {title}\n{IDLE}", elem_classes=["pg-result-title"])
         label = gr.Label(label="Scores", num_top_classes=8, visible=False)
         highlight = gr.HighlightedText(
             label="In the text",
@@ -109,20 +114,16 @@ class Toggles:
 
 def build_form() -> tuple[Form, Toggles]:
     with gr.Row(equal_height=True):
-        task = gr.Dropdown(TASK_CHOICES, value="text-generation", label="Task", scale=2)
-        model = gr.Dropdown(
-            [],
-            label="Model",
-            allow_custom_value=True,
-            scale=3,
-            info="A catalog model, a Hub id, trained:<name>, or a folder",
-        )
+        # Wide enough for the longest task name ("Sentence similarity / embeddings").
+        task = gr.Dropdown(TASK_CHOICES, value="text-generation", label="Task", scale=3, min_width=300)
+        model = gr.Dropdown([], label="Model", allow_custom_value=True, scale=3, info=MODEL_INFO, elem_id="pl-model")
         compare = gr.Dropdown(
             [],
             label="Compare with (optional)",
             allow_custom_value=True,
             scale=3,
-            info="Run the same input through a second model, side by side",
+            info=COMPARE_INFO,
+            elem_id="pl-compare",
         )
     explanation = gr.Markdown(elem_classes=["pg-explain"])
     text = gr.Textbox(label="Text", lines=4, elem_id="pl-text")

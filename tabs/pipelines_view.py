@@ -70,11 +70,39 @@ def similarity_table(source: str, sentences: list[str], scores: list[float]) -> 
     return [[sentence, round(score, 4)] for sentence, score in rows]
 
 
+SIMILARITY_LABEL = "Similarity to the source sentence S (cosine similarity in %; below 0 drawn as 0)"
+MATRIX_LABEL = "Every pair (cosine similarity in %): S is the source sentence, 1, 2, 3… the sentences compared"
+MULTI_LABEL_NOTE = (
+    "Several labels may be true, so each bar is, on its own, the cosine similarity between the text and "
+    "“This text is about <label>.” (0 % = unrelated in meaning). It is not a probability, and it is usually small "
+    "even for the right label: compare the bars with each other, or untick *Several labels may be true* to see "
+    "which label fits best."
+)
+
+
+def _number(index: int) -> str:
+    """How the similarity views name a sentence: S for the source, then 1, 2, 3… as typed."""
+    return "S" if index == 0 else str(index)
+
+
+def similarity_bars(sentences: list[str], scores: list[float]) -> dict[str, float]:
+    """`gr.Label` bars numbered as typed (1, 2, 3…, like the table); gr.Label draws 0..1, so negatives are 0."""
+    return {
+        f"{i}. {sentence}": max(float(score), 0.0)
+        for i, (sentence, score) in enumerate(zip(sentences, scores, strict=True), 1)
+    }
+
+
+def _percent(value: float) -> str:
+    return f"{value * 100:.0f}%"  # as gr.Label writes it
+
+
 def matrix_table(sentences: list[str], matrix: list[list[float]]) -> tuple[list[str], list[list]]:
-    """(headers, rows) of the pairwise similarity table; sentences shortened and numbered to fit."""
-    names = [f"{i + 1}. {s[:40] + ('…' if len(s) > 40 else '')}" for i, s in enumerate(sentences)]
-    return ["", *[str(i + 1) for i in range(len(sentences))]], [
-        [name, *[round(x, 3) for x in row]] for name, row in zip(names, matrix, strict=True)
+    """(headers, rows) of the pairwise similarity table, in % like the bars. `sentences[0]` is the source (S), the
+    others are numbered 1, 2, 3… as typed; sentences are shortened to fit."""
+    names = [f"{_number(i)}. {s[:40] + ('…' if len(s) > 40 else '')}" for i, s in enumerate(sentences)]
+    return ["", *[_number(i) for i in range(len(sentences))]], [
+        [name, *[_percent(x) for x in row]] for name, row in zip(names, matrix, strict=True)
     ]
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -229,7 +230,9 @@ def longest_tokens(loaded: loading.LoadedModel, inputs: Any) -> int:
 def input_notice(task: str, model: str, inputs: Any, owner: str | None = None) -> str | None:
     """A sentence for the UI when the text is longer than the model reads at once, saying what happens."""
     task = canonical_task(task)
-    if task in ("sentence-similarity", "zero-shot-classification") or not isinstance(inputs, str | dict):
+    if task in ("sentence-similarity", "zero-shot-classification"):
+        return _encoder_notice(task, model, inputs, owner)
+    if not isinstance(inputs, str | dict):
         return None
     from services.pipelines.chat import PROMPT_CAP_TOKENS
 
@@ -249,7 +252,7 @@ def input_notice(task: str, model: str, inputs: Any, owner: str | None = None) -
         + (f", up to its first {WINDOW_CAP_TOKENS:,} tokens" if count > WINDOW_CAP_TOKENS else ""),
         "question-answering": "it was read in overlapping windows, so the answer can come from anywhere in it",
         "text-generation": "only the last part fits, so the beginning was left out",
-    }.get(task, f"only the first {limit:,} tokens were read")
+    }.get(task, f"only its first {limit:,} tokens were used")
     decoder_only = not getattr(loaded.model.config, "is_encoder_decoder", False)
     if decoder_only and task in ("summarization", "translation", "text-generation"):
         limit = min(limit, PROMPT_CAP_TOKENS)  # what chat.fit_text keeps
@@ -258,6 +261,22 @@ def input_notice(task: str, model: str, inputs: Any, owner: str | None = None) -
         kept = "first" if task != "text-generation" else "last"
         how = f"only its {kept} {limit:,} tokens were used"
     return f"Your text is {count:,} tokens long and this model reads {limit:,} at a time: {how}."
+
+
+def _encoder_notice(task: str, model: str, inputs: Any, owner: str | None) -> str | None:
+    """Similarity and zero-shot cut each text at the model's limit: say which texts were cut."""
+    from services.pipelines.embeddings import cut_notice
+
+    if not isinstance(inputs, str | dict):
+        return None
+    return cut_notice(load_for(task, model, owner=owner), task, inputs)
+
+
+def zero_shot_by_embedding(model: str, owner: str | None = None) -> bool:
+    """Whether zero-shot with this model compares embeddings (the scores are similarities, not NLI entailment)."""
+    from services.pipelines import embeddings
+
+    return embeddings.is_embedding_model(load_for("zero-shot-classification", model, owner=owner))
 
 
 def _fit_prompt(loaded: loading.LoadedModel, inputs: Any, params: dict) -> Any:
@@ -336,9 +355,11 @@ def stream(
     owner: str | None = None,
     allow_pickle: bool = False,
     trust_remote_code: bool = False,
+    halt: threading.Event | None = None,
     **params: Any,
 ) -> Iterator[dict]:
-    """Text generation, streamed: yields {"text": so far}, and last {"text", "tokens"} with token probabilities."""
+    """Text generation, streamed: yields {"text": so far}, and last {"text", "tokens"} with token probabilities.
+    Setting `halt` ends it early, gracefully: the last item has "stopped": True and the tokens so far."""
     from services.pipelines import chat
 
     caps.check_inputs("text-generation", prompt)
@@ -346,7 +367,7 @@ def stream(
     loaded = loading.load(
         model, "text-generation", owner=owner, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code
     )
-    yield from chat.stream(loaded, prompt, **params)
+    yield from chat.stream(loaded, prompt, halt=halt, **params)
 
 
 def uses_chat_template(model: str, owner: str | None = None) -> bool:

@@ -196,11 +196,14 @@ def stream(
     chat: bool | None = None,
     with_scores: bool = True,
     contrast: tuple[list[dict], float] | None = None,
+    halt: threading.Event | None = None,
     **params: Any,
 ) -> Iterator[dict]:
     """Yield {"text": what is generated so far} as tokens arrive; the last item also has "tokens": each new token
     with its probability and the five likeliest alternatives at that step (from the model's raw logits).
-    `contrast`: (the prompt's messages without their context, alpha) for context-aware decoding."""
+    `contrast`: (the prompt's messages without their context, alpha) for context-aware decoding.
+    `halt`: set it (a Stop button) to end the generation after the current token; the last item then has
+    "stopped": True and still the tokens generated so far."""
     import torch
     from transformers import LogitsProcessorList, StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
@@ -231,7 +234,7 @@ def stream(
             if on_cpu and pause.threads() != self.threads:  # this worker thread's own OpenMP setting
                 self.threads = pause.threads()
                 torch.set_num_threads(self.threads)
-            return stop.is_set()
+            return stop.is_set() or (halt is not None and halt.is_set())
 
     def work() -> None:
         try:
@@ -259,6 +262,8 @@ def stream(
     if "error" in result:
         raise PlaygroundError(f"Generation failed: {result['error']}") from result["error"]
     final: dict[str, Any] = {"text": text}
+    if halt is not None and halt.is_set():
+        final["stopped"] = True
     if with_scores:
         output = result["output"]
         with loaded.busy:

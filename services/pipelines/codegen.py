@@ -2,7 +2,7 @@
 
 Tasks transformers 5 still has become a `pipeline(...)` call; question answering, summarization and translation
 use the Auto classes (v5 removed those pipelines). Packaged models are written as their Hub twins, and models
-trained here as their folder.
+trained here as the folder their download unzips to (`./<name>`).
 """
 
 from __future__ import annotations
@@ -18,11 +18,12 @@ def _model_ref(model_id: str, owner: str | None) -> tuple[str, str]:
         pack = packs.PACKS[model_id]
         return pack.hub_id, f"# '{model_id}' is the playground's packaged copy of {pack.hub_id}\n"
     if model_id.startswith(models.TRAINED_PREFIX):
-        try:
-            folder = models.resolve(model_id, owner).location
-        except Exception:
-            folder = model_id
-        return folder, "# a model you trained in the playground (download its folder, or push it to the Hub)\n"
+        # Never the server's folder: the visitor downloads the model and runs the code next to it.
+        name = model_id[len(models.TRAINED_PREFIX) :]
+        return f"./{name}", (
+            '# A model you trained in the playground: download it (Models tab, "Download model (zip)", or the\n'
+            f"# /download_model API) and unzip it next to this script: it unpacks to the folder {name}/.\n"
+        )
     return model_id, ""
 
 
@@ -146,14 +147,20 @@ def _embedding_zero_shot(head: str, inputs: Any, params: dict) -> str:
     labels = params.get("candidate_labels", [])
     if isinstance(labels, str):
         labels = [label.strip() for label in labels.split(",") if label.strip()]
+    if params.get("multi_label"):  # each label on its own, as the playground scores it
+        comment = "# Each label becomes a sentence, scored on its own: its cosine similarity to the text."
+        scoring = "scores = (vectors[1:] @ vectors[0]).clamp(0, 1)"
+    else:
+        comment = "# Each label becomes a sentence; the closest in meaning wins (softmax over cosine similarities)."
+        scoring = "scores = ((vectors[1:] @ vectors[0]) / 0.05).softmax(-1)"
     return f"""from sentence_transformers import SentenceTransformer
 
 {head}model = SentenceTransformer(model_id)
 text = {inputs!r}
 labels = {_py(labels)}
-# Each label becomes a sentence; the closest in meaning wins (softmax over cosine similarities).
+{comment}
 vectors = model.encode([text] + [f"This text is about {{label}}." for label in labels], normalize_embeddings=True,
                        convert_to_tensor=True)
-scores = ((vectors[1:] @ vectors[0]) / 0.05).softmax(-1)
+{scoring}
 print(sorted(zip(labels, scores.tolist()), key=lambda pair: -pair[1]))
 """

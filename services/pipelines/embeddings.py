@@ -115,7 +115,9 @@ def zero_shot(
 
     Each label becomes a sentence (`hypothesis_template`); a softmax over the cosine similarities (sharpened by
     `temperature`, at least MIN_TEMPERATURE: at 0 the softmax would divide by zero) gives the scores, or, with
-    `multi_label`, each similarity mapped to 0..1 on its own (the temperature is then unused).
+    `multi_label`, each label's own cosine similarity, below 0 read as 0 (the temperature is then unused).
+    Mapping cosines to (cos + 1) / 2 instead would put an unrelated label (cosine 0) at 50 %: flat scores that
+    read as confident.
     """
     import torch
 
@@ -136,9 +138,46 @@ def zero_shot(
     text_vectors = embed(loaded, texts)
     results = []
     for text, sims in zip(texts, text_vectors @ label_vectors.T, strict=True):
-        scores = (sims + 1) / 2 if multi_label else torch.softmax(sims / temperature, dim=-1)
+        scores = sims.clamp(0, 1) if multi_label else torch.softmax(sims / temperature, dim=-1)
         order = torch.argsort(scores, descending=True).tolist()
         results.append(
             {"sequence": text, "labels": [labels[i] for i in order], "scores": [float(scores[i]) for i in order]}
         )
     return results[0] if isinstance(sequences, str) else results
+
+
+def cut_notice(loaded: LoadedModel, task: str, inputs: str | dict) -> str | None:
+    """A sentence naming the texts longer than the model reads (similarity: the source and each sentence;
+    zero-shot: the text), which `truncation=True` cut to their first tokens; None when nothing was cut."""
+    from services.loading import token_limit
+
+    if task == "sentence-similarity" and isinstance(inputs, dict):
+        named = [("The source sentence", inputs.get("source_sentence", ""))]
+        named += [(f"sentence {i}", s) for i, s in enumerate(inputs.get("sentences") or [], 1)]
+    elif isinstance(inputs, str):
+        named = [("Your text", inputs)]
+    else:
+        return None
+    tokenizer = loaded.tokenizer
+    # What `truncation=True` keeps: the tokenizer's limit (within the model's), less [CLS] and [SEP].
+    limit = min(tokenizer.model_max_length, token_limit(loaded.model.config, tokenizer))
+    room = limit - tokenizer.num_special_tokens_to_add()
+    candidates = [(name, text) for name, text in named if isinstance(text, str) and len(text) > room]
+    if not candidates:  # a token covers at least one character: shorter texts cannot be too long
+        return None
+    with loaded.busy:
+        counts = [(name, len(tokenizer(text, add_special_tokens=False)["input_ids"])) for name, text in candidates]
+    cut = [(name, count) for name, count in counts if count > room]
+    if not cut:
+        return None
+    if len(cut) == 1:
+        name, count = cut[0]
+        return (
+            f"{name} is {count:,} tokens long and this model reads {room:,} at a time: "
+            f"only its first {room:,} tokens were used."
+        )
+    names = ", ".join(name for name, _ in cut[:-1]) + f" and {cut[-1][0]}"
+    return (
+        f"{names[0].upper()}{names[1:]} are longer than the {room:,} tokens this model reads at a time: "
+        f"only their first {room:,} tokens were used."
+    )

@@ -51,6 +51,7 @@ def test_visit_every_tab_prepare_a_model_and_find_the_job_after_reload(browser, 
     # Header: the machine and the offline mode, filled in on load.
     expect(page.locator("#pg-env")).to_contain_text("CPU", timeout=30_000)
     expect(page.locator("#pg-env")).to_contain_text("offline")
+    expect(page.locator("#pg-env")).not_to_contain_text("offline offline")  # the chip, then what it means
 
     # The Pipelines tab opens first, ready to run.
     expect(page.get_by_role("button", name="Run", exact=True)).to_be_visible(timeout=30_000)
@@ -72,6 +73,9 @@ def test_visit_every_tab_prepare_a_model_and_find_the_job_after_reload(browser, 
     # Clicking a row fills the model box; Prepare starts a job.
     table.get_by_text("all-minilm-l6-v2", exact=True).filter(visible=True).first.click()
     expect(model_box).to_have_value("all-minilm-l6-v2")
+    # Only a model trained here can be downloaded, and the sentence says so.
+    page.get_by_role("button", name="Download model (zip)").click()
+    expect(page.get_by_text("Only models trained here").first).to_be_visible(timeout=20_000)
     model_box.fill(str(tiny_models["bert-ner"]))
     page.get_by_role("button", name="Prepare in the background").click()
     expect(page.get_by_text("Started job")).to_be_visible(timeout=20_000)

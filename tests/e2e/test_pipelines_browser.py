@@ -67,7 +67,7 @@ def test_similarity_and_compare_side_by_side(page, tiny_models, artifacts_dir):
     page.get_by_role("button", name="Run", exact=True).click()
     tables = page.locator("table:visible")
     label = "Similarity to the source sentence"
-    expect(page.get_by_text(label, exact=True).filter(visible=True).first).to_be_visible(timeout=60_000)
+    expect(page.get_by_text(label).filter(visible=True).first).to_be_visible(timeout=60_000)
     expect(page.get_by_text("bert-encoder").filter(visible=True).first).to_be_visible(timeout=60_000)
     expect(tables.filter(has_text="Someone is strumming a guitar.").first).to_be_visible(timeout=60_000)
     page.screenshot(path=str(artifacts_dir / "screenshots" / "pipelines-compare.png"), full_page=True)
@@ -76,7 +76,7 @@ def test_similarity_and_compare_side_by_side(page, tiny_models, artifacts_dir):
 def test_an_empty_text_is_explained(page):
     from playwright.sync_api import expect
 
-    page.get_by_label("Source sentence").fill("")
+    page.get_by_label("Source sentence", exact=True).fill("")
     page.get_by_role("button", name="Run", exact=True).click()
     expect(page.get_by_text("Please type a source sentence").first).to_be_visible(timeout=20_000)
 

@@ -112,7 +112,7 @@ def test_long_texts_are_truncated_or_windowed_with_a_notice(tiny_models):
     long_text = " ".join([TEXT] * 60)  # about 660 tokens; the tiny models read 128
     classifier, ner = str(tiny_models["bert-classifier"]), str(tiny_models["bert-ner"])
     assert run("sentiment-analysis", classifier, long_text)[0]["label"] in {"NEGATIVE", "POSITIVE"}
-    assert "only the first 128 tokens" in input_notice("sentiment-analysis", classifier, long_text)
+    assert "only its first 128 tokens" in input_notice("sentiment-analysis", classifier, long_text)
     entities = run("ner", ner, long_text)
     assert max(e["end"] for e in entities) > len(long_text) // 2, "windows cover the whole text"
     assert "overlapping windows" in input_notice("ner", ner, long_text)

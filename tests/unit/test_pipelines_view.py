@@ -49,6 +49,6 @@ def test_similarity_matrix_table_numbers_the_sentences():
     headers, rows = view.matrix_table(
         ["a cat", "a kitten sitting on a very long mat in the sun today"], [[1, 0.8], [0.8, 1]]
     )
-    assert headers == ["", "1", "2"]
-    assert rows[0] == ["1. a cat", 1, 0.8]
+    assert headers == ["", "S", "1"]
+    assert rows[0] == ["S. a cat", "100%", "80%"]
     assert rows[1][0].endswith("…") and len(rows[1][0]) <= 44
