@@ -37,3 +37,41 @@ def readable(raw: bytes) -> str:
             out.append(f"<{raw[i]:02X}>")
             i += 1
     return "".join(out)
+
+
+def _char_length(lead: int) -> int:
+    """How many bytes a UTF-8 character starting with `lead` takes (0: not a valid first byte)."""
+    if lead < 0x80:
+        return 1
+    if 0xC2 <= lead <= 0xDF:
+        return 2
+    if 0xE0 <= lead <= 0xEF:
+        return 3
+    return 4 if 0xF0 <= lead <= 0xF4 else 0
+
+
+def broken_runs(raw: bytes) -> list[bytes]:
+    """The runs of bytes in `raw` that do not form whole UTF-8 characters (a character split over tokens)."""
+    runs, current, i = [], bytearray(), 0
+    while i < len(raw):
+        size = _char_length(raw[i])
+        try:
+            if not size:
+                raise UnicodeDecodeError("utf-8", raw, i, i + 1, "not a first byte")
+            raw[i : i + size].decode("utf-8")
+        except UnicodeDecodeError:
+            current.append(raw[i])
+            i += 1
+            continue
+        if current:
+            runs.append(bytes(current))
+            current = bytearray()
+        i += size
+    if current:
+        runs.append(bytes(current))
+    return runs
+
+
+def byte_list(raw: bytes) -> str:
+    """Bytes as a visitor reads them: '0xE2 0x80'."""
+    return " ".join(f"0x{b:02X}" for b in raw)

@@ -263,7 +263,7 @@ def _pack_tokenizer_dir(pack: packs.Pack) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True)
     with packs._file_lock(dest.parent / f".{pack.id}-tokenizer.lock"):
         if not (dest / "tokenizer.json").exists():
-            from transformers import AutoTokenizer
+            from transformers.models.auto.tokenization_auto import AutoTokenizer  # thread-safe: see _load
 
             logger.info("Reading the tokenizer of %s from its GGUF file", pack.id)
             tokenizer = AutoTokenizer.from_pretrained(str(pack.source()), gguf_file=pack.gguf)
@@ -332,7 +332,10 @@ def _stamp(location: str) -> float:
 
 def _load(tokenizer_id: str, location: str, kwargs: dict, trust_remote_code: bool) -> LoadedTokenizer:
     from tokenizers import Tokenizer
-    from transformers import AutoTokenizer
+
+    # Not `from transformers import AutoTokenizer`: transformers' lazy top-level module is not thread-safe on its first
+    # import, and two visitors' first tokenizers load at once (page load); a plain submodule import waits its turn.
+    from transformers.models.auto.tokenization_auto import AutoTokenizer
 
     settings = get_settings()
     started = time.monotonic()

@@ -16,6 +16,7 @@ import re
 import unicodedata
 
 from services.limits import LimitExceeded, check_text, get_limits
+from services.tokenizer_bytes import broken_runs, byte_list
 from services.tokenizers import LoadedTokenizer, TokenizerError, open_tokenizer
 
 ROUND_TRIP_CHARS = 20_000
@@ -58,19 +59,45 @@ def _check_ids(tok: LoadedTokenizer, ids: list[int]) -> None:
 
 
 def decode(tokenizer: str, ids: str | list, skip_special_tokens: bool = False, owner: str | None = None) -> dict:
-    """Ids in, text out, with each id's vocabulary string and the text it stands for."""
+    """Ids in, text out, with each id's vocabulary string, bytes and the text it stands for.
+
+    A piece (or the text) with bytes that are not a whole character is marked `incomplete`, with a `note` that
+    names its bytes (instead of a bare replacement character)."""
     ids = parse_ids(ids)
     tok = open_tokenizer(tokenizer, owner)
     _check_ids(tok, ids)
     text = tok.hf.decode(ids, skip_special_tokens=skip_special_tokens)
-    pieces = []
+    pieces, segments = [], [b""]
     for i in ids:
         token = tok.backend.id_to_token(i)
         special = i in tok.special_ids
-        pieces.append(
-            {"id": i, "token": token, "special": special, "text": tok.hf.decode([i]) if not special else token}
+        raw = b"" if special else tok.token_bytes(token)
+        piece = {"id": i, "token": token, "special": special, "text": tok.hf.decode([i]) if not special else token}
+        runs = broken_runs(raw) if "\ufffd" in piece["text"] else []
+        piece.update(bytes=raw.hex(" ").upper(), incomplete=bool(runs), note=_incomplete_note(runs))
+        pieces.append(piece)
+        if special and not skip_special_tokens:
+            segments.append(b"")  # a special token's text sits between the bytes on either side
+        else:
+            segments[-1] += raw
+    # A byte piece without the rest of its character decodes to a bare "\ufffd": say which bytes are missing a part.
+    runs = [r for seg in segments for r in broken_runs(seg)] if "\ufffd" in text else []
+    note = ""
+    if runs:
+        many = f"{len(runs)} incomplete UTF-8 sequences" if len(runs) > 1 else "an incomplete UTF-8 sequence"
+        note = (
+            f"The text has {many} ({'; '.join('bytes ' + byte_list(r) for r in runs)}), shown as \ufffd: a "
+            "character split over several tokens decodes only with all of its pieces."
         )
-    return {"text": text, "pieces": pieces}
+    return {"text": text, "pieces": pieces, "incomplete": [r.hex(" ").upper() for r in runs], "note": note}
+
+
+def _incomplete_note(runs: list[bytes]) -> str:
+    if not runs:
+        return ""
+    if len(runs) == 1:
+        return f"an incomplete UTF-8 sequence: bytes {byte_list(runs[0])}"
+    return "incomplete UTF-8 sequences: bytes " + " and ".join(byte_list(r) for r in runs)
 
 
 def _strip_accents(text: str) -> str:

@@ -175,14 +175,21 @@ def analyze(
                 "word_id": word,
             }
         )
+    # The ratios count the same thing on both sides: ordinary tokens, and the text they cover (the text of special
+    # tokens such as a chat template's <|im_start|> is left out with them).
+    special_text = [text[s:e] for (s, e), m in zip(positions, special, strict=False) if m and e > s]
+    text_chars = len(text) - sum(len(t) for t in special_text)
+    text_bytes = n_bytes - sum(len(t.encode("utf-8", errors="surrogatepass")) for t in special_text)
     counts = {
         "tokens": len(ids),
         "text_tokens": n_text,
         "special_tokens": n_special,
         "characters": len(text),
         "bytes": n_bytes,
-        "chars_per_token": round(len(text) / n_text, 2) if n_text else 0.0,
-        "bytes_per_token": round(n_bytes / n_text, 2) if n_text else 0.0,
+        "text_characters": text_chars,
+        "text_bytes": text_bytes,
+        "chars_per_token": round(text_chars / n_text, 2) if n_text else 0.0,
+        "bytes_per_token": round(text_bytes / n_text, 2) if n_text else 0.0,
         "unknown": sum(1 for i, m in zip(ids, special, strict=False) if i == tok.unk_id and not m),
     }
     return {

@@ -15,11 +15,10 @@ import gradio as gr
 from services import tokenizer_tools as tools
 from services import tokenizers as tk
 from services.jobs import JobManager
-from services.limits import get_limits
-from tabs import tokenizers_train
+from tabs import tokenizers_batch, tokenizers_train
 from tabs import tokenizers_view as view
 from tabs.session import friendly, owner_of
-from tabs.tokenizers_train import choices
+from tabs.tokenizers_train import choices, compare_choices
 
 EXAMPLE = (
     "Tokenizers don't read words: they cut text into pieces. Unbelievable! 🤗 naïve café, Привет, 3.14159\n"
@@ -84,6 +83,7 @@ def build(manager: JobManager) -> TokenizersTab:
                     value=["all-minilm-l6-v2", "unigram-demo"],
                     choices=["all-minilm-l6-v2", "unigram-demo"],
                     scale=4,
+                    elem_id="tok-compare-with",
                 )
                 compare_btn = gr.Button("Compare", variant="primary", scale=1)
             compare_table = gr.Dataframe(
@@ -93,7 +93,7 @@ def build(manager: JobManager) -> TokenizersTab:
             )
             compare_view = gr.HTML()
         with gr.Tab("Batch & padding"):
-            batch_box = _batch_panel(picker, special)
+            batch_box = tokenizers_batch.build(picker, special)
         with gr.Tab("Chat template"):
             with gr.Row(equal_height=False):
                 conversation = gr.Textbox(
@@ -110,6 +110,7 @@ def build(manager: JobManager) -> TokenizersTab:
                 skip = gr.Checkbox(label="Skip special tokens", value=False, scale=1)
                 decode_btn = gr.Button("Decode", variant="primary", scale=1)
             decoded = gr.Textbox(label="Text", interactive=False, lines=2)
+            decode_note = gr.HTML()
             pieces = gr.Dataframe(headers=["id", "token", "text"], interactive=False, visible=False, max_height=300)
             gr.Markdown("**Round trip**: does `decode(encode(text))` give back the text above, and if not, why?")
             trip_btn = gr.Button("Check the round trip")
@@ -196,11 +197,14 @@ def build(manager: JobManager) -> TokenizersTab:
         tokenizer: str, value: str, skip_special: bool, request: gr.Request, profile: gr.OAuthProfile | None
     ):
         result = tools.decode(tokenizer, value, skip_special, owner=owner_of(request, profile))
-        rows = [[p["id"], p["token"], p["text"]] for p in result["pieces"][:2000]]
-        return {decoded: result["text"], pieces: gr.update(value=rows, visible=True)}
+        return {
+            decoded: result["text"],
+            decode_note: view.decode_note_html(result),
+            pieces: gr.update(value=view.decode_rows(result), visible=True),
+        }
 
-    decode_btn.click(ui_decode, [picker, ids, skip], [decoded, pieces], api_visibility="private")
-    ids.submit(ui_decode, [picker, ids, skip], [decoded, pieces], api_visibility="private")
+    for trigger in (decode_btn.click, ids.submit):
+        trigger(ui_decode, [picker, ids, skip], [decoded, decode_note, pieces], api_visibility="private")
 
     @friendly
     def ui_trip(tokenizer: str, value: str, request: gr.Request, profile: gr.OAuthProfile | None) -> str:
@@ -211,19 +215,10 @@ def build(manager: JobManager) -> TokenizersTab:
     @friendly
     def ui_vocab(tokenizer: str, value: str, request: gr.Request, profile: gr.OAuthProfile | None):
         result = tools.vocabulary(tokenizer, value, owner=owner_of(request, profile))
-        specials = ", ".join(f"<code>{s['token']}</code> {s['id']}" for s in result["special_tokens"][:40]) or "none"
-        merges_note = f", {result['merges_total']:,} merges" if result["merges_total"] else ""
-        found = f"{result['match_count']:,} match" + ("es" if result["match_count"] != 1 else "")
-        info = (
-            f"<div class='pg-note'><b>{result['tokenizer']}</b>: {result['kind']}, {result['vocab_size']:,} tokens"
-            f"{merges_note}. Special tokens: {specials}. "
-            f"{found if value else 'Showing the first tokens by id.'} (up to 200 shown)</div>"
-        )
-        rows = [[m["id"], m["token"], m["readable"]] for m in result["matches"]]
         merge_rows = [[m["rank"], m["left"], m["right"], m["result"]] for m in result["merges"]]
         return {
-            vocab_info: info,
-            vocab_table: rows,
+            vocab_info: view.vocab_info_html(result, value),
+            vocab_table: view.vocab_rows(result),
             merges: gr.update(value=merge_rows, visible=bool(result["merges_total"])),
         }
 
@@ -232,84 +227,32 @@ def build(manager: JobManager) -> TokenizersTab:
     query.submit(ui_vocab, [picker, query], vocab_outputs, api_visibility="private")
 
     @friendly
+    def ui_compare_choices(tokenizer: str, others: list[str], request: gr.Request, profile: gr.OAuthProfile | None):
+        """Compare-with offers the other tokenizers: the one now picked above is always included already."""
+        return gr.update(**compare_choices(choices(owner_of(request, profile)), tokenizer, others))
+
+    picker.change(ui_compare_choices, [picker, compare_with], [compare_with], api_visibility="private")
+
+    @friendly
     def on_load(
-        tokenizer: str, value: str, add: bool, as_ids: bool, request: gr.Request, profile: gr.OAuthProfile | None
+        tokenizer: str,
+        value: str,
+        add: bool,
+        as_ids: bool,
+        others: list[str],
+        request: gr.Request,
+        profile: gr.OAuthProfile | None,
     ):
         """The visitor's own tokenizers in the pickers, and the example already tokenized."""
         options = choices(owner_of(request, profile))
         update = ui_view(tokenizer, value, add, as_ids, request, profile)
-        return {**update, picker: gr.update(choices=options), compare_with: gr.update(choices=options)}
+        pick = compare_choices(options, tokenizer, others)
+        return {**update, picker: gr.update(choices=options), compare_with: gr.update(**pick)}
 
     api(manager)
     del batch_box, train_panel
-    return TokenizersTab(picker, text, compare_with, on_load, view_inputs, [*view_outputs, picker, compare_with])
-
-
-def _batch_panel(picker: gr.Dropdown, special: gr.Checkbox) -> gr.HTML:
-    gr.Markdown(
-        "How a batch reaches a model: texts padded to one length, cut to a maximum, with the masks that tell the "
-        "model which positions are real."
-    )
-    with gr.Row(equal_height=False):
-        with gr.Column(scale=3):
-            texts = gr.Textbox(
-                label="Texts (one per line, up to 4)",
-                value="A short one.\nA somewhat longer sentence that needs more tokens than the first.",
-                lines=4,
-            )
-            pair = gr.Textbox(label="Paired text (optional: question + context style)", lines=1)
-        with gr.Column(scale=2):
-            padding = gr.Radio(["longest", "max_length", "do_not_pad"], value="longest", label="Padding")
-            side = gr.Radio(["right", "left"], value="right", label="Padding side")
-            truncation = gr.Dropdown(list(tools.TRUNCATION), value="do_not_truncate", label="Truncation")
-            number = {"precision": 0, "minimum": 0, "maximum": get_limits().sequence_tokens}
-            with gr.Row():
-                max_length = gr.Number(label="Max length", value=16, **{**number, "minimum": 1})
-                multiple = gr.Number(label="Pad to multiple of (0 = off)", value=0, **number)
-                stride = gr.Number(label="Stride", value=0, **number)
-            overflow = gr.Checkbox(label="Return overflowing tokens", value=False)
-    encode_btn = gr.Button("Encode the batch", variant="primary")
-    out = gr.HTML()
-
-    @friendly
-    def ui_batch(
-        tokenizer,
-        value,
-        paired,
-        pad,
-        pad_side,
-        trunc,
-        length,
-        mult,
-        step,
-        over,
-        add,
-        request: gr.Request,
-        profile: gr.OAuthProfile | None,
-    ):
-        result = tools.batch_encode(
-            tokenizer,
-            (value or "").splitlines(),
-            pair=paired,
-            padding=pad,
-            padding_side=pad_side,
-            max_length=length if (pad == "max_length" or trunc != "do_not_truncate") else None,
-            pad_to_multiple_of=mult,
-            truncation=trunc,
-            stride=step,
-            return_overflowing_tokens=over,
-            add_special_tokens=add,
-            owner=owner_of(request, profile),
-        )
-        return view.batch_html(result)
-
-    encode_btn.click(
-        ui_batch,
-        [picker, texts, pair, padding, side, truncation, max_length, multiple, stride, overflow, special],
-        [out],
-        api_visibility="private",
-    )
-    return out
+    load_inputs, load_outputs = [*view_inputs, compare_with], [*view_outputs, picker, compare_with]
+    return TokenizersTab(picker, text, compare_with, on_load, load_inputs, load_outputs)
 
 
 def api(manager: JobManager) -> None:

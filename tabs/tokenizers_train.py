@@ -7,6 +7,7 @@ at, compare and download.
 
 from __future__ import annotations
 
+import html
 import json
 from dataclasses import dataclass
 
@@ -41,6 +42,14 @@ def _folder_of(tokenizer_id: str, owner: str) -> str:
 def choices(owner: str) -> list[tuple[str, str]]:
     """The tokenizer picker's options: every available tokenizer, with its kind when known."""
     return [(f"{e.id}  ·  {e.kind}" if e.kind else e.id, e.id) for e in tk.catalog(owner) if e.available]
+
+
+def compare_choices(options: list[tuple[str, str]], main: str, chosen: list[str] | None) -> dict:
+    """Compare-with's choices and value for the tokenizer picked above: every other one, never the main one."""
+    return {
+        "choices": [o for o in options if o[1] != main],
+        "value": [c for c in (chosen or []) if c and c != main],
+    }
 
 
 @dataclass
@@ -152,7 +161,7 @@ def build(manager: JobManager, picker: gr.Dropdown, compare_with: gr.Dropdown) -
     start.click(ui_train, inputs, [panel.job, panel.timer, status, download], api_visibility="private")
 
     @friendly
-    def poll(job_id: str | None, request: gr.Request, profile: gr.OAuthProfile | None):
+    def poll(job_id: str | None, compare: list[str], request: gr.Request, profile: gr.OAuthProfile | None):
         if not job_id:
             return {panel.timer: gr.Timer(active=False)}
         owner = owner_of(request, profile)
@@ -160,21 +169,22 @@ def build(manager: JobManager, picker: gr.Dropdown, compare_with: gr.Dropdown) -
         update = {status: detail_html(record), panel.timer: gr.Timer(active=not record.done)}
         if record.status == "succeeded" and record.result:
             result = record.result
-            note = f"<div class='pg-warn'>{result['note']}</div>" if result.get("note") else ""
+            note = f"<div class='pg-warn'>{html.escape(result['note'])}</div>" if result.get("note") else ""
             update[status] = (
-                f"<div class='pg-ok'>✓ Trained <b>{result['id']}</b>: {result['kind']}, {result['vocab_size']:,} "
+                f"<div class='pg-ok'>✓ Trained <b>{html.escape(result['id'])}</b>: {html.escape(result['kind'])}, "
+                f"{result['vocab_size']:,} "
                 f"tokens from {result['corpus']['characters']:,} characters in {result['seconds']} s. "
                 "It is now selected above, and the Tokens view shows how it cuts your text.</div>" + note
             )
             options = choices(owner)
             update[picker] = gr.update(choices=options, value=result["id"])
-            update[compare_with] = gr.update(choices=options)
+            update[compare_with] = gr.update(**compare_choices(options, result["id"], compare))
             update[download] = gr.update(value=str(tokenizer_jobs.archive(result["id"], owner)), visible=True)
         return update
 
     panel.timer.tick(
         poll,
-        [panel.job],
+        [panel.job, compare_with],
         [status, panel.timer, picker, compare_with, download],
         api_visibility="private",
         show_progress="hidden",

@@ -112,11 +112,16 @@ def _root(cls: str, body: str, **attrs: str) -> str:
 
 def counts_html(view: dict) -> str:
     c = view["counts"]
+    special, ordinary = c["special_tokens"], c["text_tokens"]
+    per_char, per_byte = "higher = fewer tokens for the same text", "fair across scripts"
+    if special:  # the ratios leave special tokens (and any text they cover) out: say so, with what is divided
+        per_char = f"{c['text_characters']:,} characters ÷ {ordinary:,} ordinary tokens (special ones left out)"
+        per_byte = f"{c['text_bytes']:,} bytes ÷ {ordinary:,} ordinary tokens"
     cards = [
-        ("Tokens", f"{c['tokens']:,}", f"{c['special_tokens']} special" if c["special_tokens"] else "no special"),
+        ("Tokens", f"{c['tokens']:,}", f"{ordinary:,} ordinary + {special:,} special" if special else "no special"),
         ("Characters", f"{c['characters']:,}", f"{c['bytes']:,} bytes (UTF-8)"),
-        ("Chars / token", f"{c['chars_per_token']}", "higher = fewer tokens for the same text"),
-        ("Bytes / token", f"{c['bytes_per_token']}", "fair across scripts"),
+        ("Chars / token", f"{c['chars_per_token']}", per_char),
+        ("Bytes / token", f"{c['bytes_per_token']}", per_byte),
         ("Unknown", f"{c['unknown']:,}", "text the tokenizer could not represent"),
         ("Vocabulary", f"{view['vocab_size']:,}", view["kind"] + (" · byte-level" if view["byte_level"] else "")),
     ]
@@ -230,7 +235,8 @@ def compare_html(result: dict, line_chars: int = 60) -> str:
                     toks = [row["tokens"][m] for m in members]
                     chip = _chip(toks, visible(text[s:e]))
                     cells.append(f"<td colspan='{span}' class='tc{diff}'>{chip}</td>")
-            body.append(f"<tr><th>{html.escape(_short(row['tokenizer']))}</th>{''.join(cells)}</tr>")
+            name = html.escape(row["tokenizer"], quote=True)  # the full name, wrapped by the CSS, never cut
+            body.append(f"<tr><th title='{name}'>{name}</th>{''.join(cells)}</tr>")
         blocks.append(f"<table class='pg-align'>{''.join(body)}</table>")
     more = "<div class='pg-note'>Showing the first part of the text; the counts cover all of it.</div>"
     return (
@@ -239,10 +245,6 @@ def compare_html(result: dict, line_chars: int = 60) -> str:
         + "".join(blocks)
         + (more if result["truncated_view"] else "")
     )
-
-
-def _short(name: str) -> str:
-    return name if len(name) <= 24 else "…" + name[-23:]
 
 
 def compare_rows(result: dict) -> list[list]:
@@ -262,6 +264,37 @@ def compare_rows(result: dict) -> list[list]:
             ]
         )
     return out
+
+
+# ---- vocabulary, decode ---------------------------------------------------------------------------------------
+
+
+def vocab_info_html(result: dict, query: str) -> str:
+    """The vocabulary's summary line: size, merges and its special tokens (escaped: `<repo_name>` is a token)."""
+    specials = ", ".join(f"<code>{html.escape(s['token'])}</code> {s['id']}" for s in result["special_tokens"][:40])
+    merges = f", {result['merges_total']:,} merges" if result["merges_total"] else ""
+    found = f"{result['match_count']:,} match" + ("es" if result["match_count"] != 1 else "")
+    return (
+        f"<div class='pg-note'><b>{html.escape(result['tokenizer'])}</b>: {html.escape(result['kind'])}, "
+        f"{result['vocab_size']:,} tokens{merges}. Special tokens: {specials or 'none'}. "
+        f"{found if query else 'Showing the first tokens by id.'} (up to 200 shown)</div>"
+    )
+
+
+def vocab_rows(result: dict) -> list[list]:
+    return [[m["id"], m["token"], m["readable"]] for m in result["matches"]]
+
+
+def decode_rows(result: dict, limit: int = 2000) -> list[list]:
+    """One row per id; a byte piece that is not a whole character says so and names its bytes."""
+    return [
+        [p["id"], p["token"], f"\ufffd ({p['note']})" if p.get("incomplete") else p["text"]]
+        for p in result["pieces"][:limit]
+    ]
+
+
+def decode_note_html(result: dict) -> str:
+    return f"<div class='pg-warn'>{html.escape(result['note'])}</div>" if result.get("note") else ""
 
 
 # ---- batch, round trip ----------------------------------------------------------------------------------------

@@ -201,3 +201,26 @@ def test_train_a_tokenizer_as_a_job_that_only_its_owner_sees(client, other_clien
     with pytest.raises(AppError) as err:
         client.predict(json.dumps({"name": "api-bpe"}), api_name="/train_tokenizer")
     assert_sentence(err, "You already have a tokenizer called 'api-bpe'")
+
+
+def test_decoding_a_lone_byte_piece_says_it_is_an_incomplete_sequence(client):
+    pieces = client.predict("smollm2-135m-instruct", "🤗", False, api_name="/tokenize")
+    assert len(pieces) > 1, "byte-level BPE splits the emoji over byte pieces"
+    result = client.predict("smollm2-135m-instruct", str(pieces[0]["id"]), False, api_name="/decode_tokens")
+    head = "🤗".encode()[: len(result["pieces"][0]["bytes"].split())]
+    named = " ".join(f"0x{b:02X}" for b in head)
+    assert result["pieces"][0]["incomplete"] is True
+    assert result["pieces"][0]["note"] == f"an incomplete UTF-8 sequence: bytes {named}"
+    assert "an incomplete UTF-8 sequence" in result["note"] and named in result["note"]
+    ids = ", ".join(str(p["id"]) for p in pieces)
+    whole = client.predict("smollm2-135m-instruct", ids, False, api_name="/decode_tokens")
+    assert whole["text"] == "🤗" and whole["note"] == "" and whole["incomplete"] == []
+
+
+def test_chat_template_counts_say_what_the_ratio_divides(client):
+    result = client.predict("smollm2-135m-instruct", "user: What is a token?", True, api_name="/chat_template")
+    counts = result["counts"]
+    special_text = sum(t["end"] - t["start"] for t in result["tokens"] if t["special"])
+    assert counts["special_tokens"] > 0 and special_text > 0
+    assert counts["text_characters"] == counts["characters"] - special_text
+    assert counts["chars_per_token"] == round(counts["text_characters"] / counts["text_tokens"], 2)

@@ -19,6 +19,7 @@ pytestmark = pytest.mark.e2e
 
 README_SHOTS = Path(__file__).resolve().parents[2] / "assets" / "screenshots"
 TEXT = "Tokenizers are naïve about emoji 🤗👩‍💻 and unbelievable words."
+LONG_NAME = "e2e-bpe-trained-on-the-bundled-corpus"  # long enough to need its row label wrapped in Compare
 
 
 @pytest.fixture(scope="module")
@@ -119,6 +120,28 @@ def test_chat_template(page, shots):
     page.screenshot(path=str(shots / "tokenizers-chat.png"), full_page=True)
 
 
+def test_chat_template_counts_say_what_they_count(page, shots):
+    """The ratios leave special tokens out: the cards say so, and the numbers they divide give the ratio shown."""
+    from playwright.sync_api import expect
+
+    stats = page.locator(".pg-stats").filter(visible=True).first
+    tokens = stats.locator(".pg-stat", has_text="Tokens").first
+    expect(tokens.locator("small")).to_contain_text("ordinary +")
+    total = int(tokens.locator("b").inner_text().replace(",", ""))
+    ordinary, special = map(int, re.findall(r"\d+", tokens.locator("small").inner_text()))
+    assert ordinary + special == total and special > 0
+    ratio = stats.locator(".pg-stat", has_text="Chars / token").first
+    note = ratio.locator("small").inner_text()
+    found = re.fullmatch(r"([\d,]+) characters ÷ ([\d,]+) ordinary tokens \(special ones left out\)", note)
+    assert found, note
+    chars, divisor = (int(g.replace(",", "")) for g in found.groups())
+    assert divisor == ordinary
+    assert float(ratio.locator("b").inner_text()) == round(chars / ordinary, 2)
+    characters = int(stats.locator(".pg-stat", has_text="Characters").first.locator("b").inner_text().replace(",", ""))
+    assert chars < characters, "the text of <|im_start|> and its kin is left out with them"
+    stats.screenshot(path=str(shots / "tokenizers-chat-counts.png"))
+
+
 def test_another_tokenizer_changes_the_view(page):
     from playwright.sync_api import expect
 
@@ -129,6 +152,30 @@ def test_another_tokenizer_changes_the_view(page):
     expect(spans(page)).to_contain_text("[CLS]", timeout=30_000)
     expect(page.locator(".pg-stats").filter(visible=True).first).to_contain_text("WordPiece")
     assert spans(page).inner_text() != before
+
+
+def compare_picker(page):
+    """The chips of the tokenizers chosen in Compare with."""
+    return page.locator("#tok-compare-with .token")
+
+
+def test_compare_with_follows_the_main_tokenizer(page):
+    """all-minilm-l6-v2 is now the main tokenizer: Compare with no longer holds it, nor offers it."""
+    from playwright.sync_api import expect
+
+    sub_tab(page, "Compare")
+    expect(compare_picker(page)).to_have_text([re.compile("^unigram-demo")], timeout=30_000)
+    visible_label(page, "Compare with").click()
+    options = page.get_by_role("option")
+    expect(options.first).to_be_visible()
+    offered = options.all_inner_texts()
+    assert any("smollm2-135m-instruct" in o for o in offered), offered
+    assert not any("all-minilm-l6-v2" in o for o in offered), offered
+    page.keyboard.press("Escape")
+    page.get_by_role("button", name="Compare", exact=True).click()
+    table = page.locator(".pg-align").filter(visible=True).first
+    expect(table.locator("th", has_text="unigram-demo")).to_be_visible(timeout=30_000)
+    expect(table.locator("th", has_text="all-minilm-l6-v2")).to_have_count(1)
 
 
 def test_batch_and_padding(page, shots):
@@ -179,17 +226,69 @@ def test_vocabulary_search(page, shots):
     page.screenshot(path=str(shots / "tokenizers-vocabulary.png"), full_page=True)
 
 
+def test_special_tokens_are_readable_in_the_vocabulary(page, shots):
+    """SmolLM2's special tokens look like HTML tags (<repo_name>): drawn as text, never swallowed."""
+    from playwright.sync_api import expect
+
+    sub_tab(page, "Tokens")
+    visible_label(page, "Tokenizer").click()
+    page.get_by_role("option", name=re.compile(r"^smollm2-135m-instruct")).click()
+    expect(spans(page)).not_to_contain_text("[CLS]", timeout=30_000)
+    sub_tab(page, "Vocabulary")
+    visible_label(page, "Search").fill("repo")
+    page.get_by_role("button", name="Search", exact=True).click()
+    note = page.locator(".pg-note").filter(visible=True).filter(has_text="49,152 tokens")
+    expect(note).to_contain_text("<repo_name> 3", timeout=30_000)
+    for token in ("<|endoftext|> 0", "<file_sep> 5", "<jupyter_output> 14"):
+        expect(note).to_contain_text(token)
+    assert note.locator("repo_name, file_sep").count() == 0, "no token became an element"
+    page.screenshot(path=str(shots / "tokenizers-vocabulary-special.png"), full_page=True)
+
+
+def test_decoding_a_lone_byte_piece_names_its_bytes(page, shots):
+    from playwright.sync_api import expect
+
+    from services.tokenizers import tokenize
+
+    first = tokenize("smollm2-135m-instruct", "🤗", add_special_tokens=False)[0]["id"]
+    sub_tab(page, "Decode & round trip")
+    visible_label(page, "Token ids").fill(str(first))
+    page.get_by_role("button", name="Decode", exact=True).click()
+    warn = page.locator(".pg-warn").filter(visible=True).filter(has_text="UTF-8")
+    expect(warn).to_contain_text("an incomplete UTF-8 sequence (bytes 0xF0", timeout=30_000)
+    cell = page.get_by_text(re.compile(r"an incomplete UTF-8 sequence: bytes 0xF0")).filter(visible=True)
+    expect(cell.first).to_be_visible()
+    page.screenshot(path=str(shots / "tokenizers-decode-bytes.png"), full_page=True)
+
+
 def test_train_a_tokenizer_and_pick_it(page, shots):
     from playwright.sync_api import expect
 
     sub_tab(page, "Train")
-    visible_label(page, "Name").fill("e2e-bpe")
+    visible_label(page, "Name").fill(LONG_NAME)
     page.get_by_role("button", name="Train tokenizer", exact=True).click()
     done = page.locator(".pg-ok").filter(visible=True).filter(has_text="Trained")
     expect(done.first).to_be_visible(timeout=90_000)
-    expect(done.first).to_contain_text("tokenizer:e2e-bpe")
-    expect(visible_label(page, "Tokenizer")).to_have_value(re.compile("tokenizer:e2e-bpe"), timeout=10_000)
+    expect(done.first).to_contain_text(f"tokenizer:{LONG_NAME}")
+    expect(visible_label(page, "Tokenizer")).to_have_value(re.compile(f"tokenizer:{LONG_NAME}"), timeout=10_000)
     expect(page.get_by_role("button", name="Download tokenizer (.zip)")).to_be_visible()
     page.screenshot(path=str(shots / "tokenizers-train.png"), full_page=True)
     sub_tab(page, "Tokens")
     expect(page.locator(".pg-stats").filter(visible=True).first).to_contain_text("BPE", timeout=30_000)
+
+
+def test_compare_row_labels_are_whole_names(page, shots):
+    """The trained tokenizer is now the main one; its long name is its row label, whole and readable."""
+    from playwright.sync_api import expect
+
+    sub_tab(page, "Compare")
+    expect(compare_picker(page)).to_have_text([re.compile("^unigram-demo")])
+    page.get_by_role("button", name="Compare", exact=True).click()
+    table = page.locator(".pg-align").filter(visible=True).first
+    label = table.locator("th", has_text=LONG_NAME)
+    expect(label).to_have_text(f"tokenizer:{LONG_NAME}", timeout=60_000)
+    assert label.get_attribute("title") == f"tokenizer:{LONG_NAME}"
+    assert label.evaluate("e => e.scrollWidth <= e.clientWidth"), "the label is cut"
+    box = label.bounding_box()
+    assert box and box["width"] <= 220, "a long name wraps instead of pushing the tokens off the row"
+    table.screenshot(path=str(shots / "tokenizers-compare-labels.png"))
