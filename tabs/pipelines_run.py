@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import threading
 import time
 from collections.abc import Iterator
@@ -105,19 +106,25 @@ class StopSignals:
                 del self._events[key]
 
 
+def _text(value: str) -> str:
+    """A model id or a sentence as plain text inside the panel's Markdown (a typed `<x>` is not an HTML tag)."""
+    return html.escape(str(value), quote=False)
+
+
 def _hidden(panel: ResultPanel) -> dict:
     return {c: gr.update(visible=False) for c in (panel.label, panel.highlight, panel.text, panel.tokens, panel.table)}
 
 
 def idle(panel: ResultPanel, title: str) -> dict:
     """The panel before a run: its title and what to do, nothing of an earlier run."""
-    return {**_hidden(panel), panel.title: f"#### {title}\n{IDLE}", panel.raw: None}
+    return {**_hidden(panel), panel.title: f"#### {_text(title)}\n{IDLE}", panel.raw: None}
 
 
 def failed(panel: ResultPanel, model_id: str, sentence: str) -> dict:
     """The panel after an error: the sentence in it (a toast vanishes), nothing of an earlier run."""
     name = model_id or "Result"
-    return {**_hidden(panel), panel.title: f"#### {name}\n❌ **It did not run.** {sentence}", panel.raw: None}
+    title = f"#### {_text(name)}\n❌ **It did not run.** {_text(sentence)}"
+    return {**_hidden(panel), panel.title: title, panel.raw: None}
 
 
 def run_task(
@@ -139,19 +146,19 @@ def run_task(
     if not model_a:
         raise gr.Error("Please choose a model (or type a Hub id) first.")
     # Both panels leave their last run at once: one is loading, the other waits or is idle.
-    waiting = f"#### {model_b}\nWaiting for the first model…" if model_b else f"#### Compared with\n{IDLE}"
+    waiting = f"#### {_text(model_b)}\nWaiting for the first model…" if model_b else f"#### Compared with\n{IDLE}"
     yield {**idle(first, model_a), **idle(second, "Compared with"), second.title: waiting}
     for panel, model_id in ((first, model_a), (second, model_b)):
         if not model_id:
             continue
         state.panel, state.model = panel, model_id
-        yield {panel.title: f"#### {model_id}\nLoading the model and running…"}
+        yield {panel.title: f"#### {_text(model_id)}\nLoading the model and running…"}
         started = time.perf_counter()
         # Load first (a no-op once cached) so a first download or conversion shows its progress.
         report = (lambda fraction, message: progress(fraction, desc=message)) if progress is not None else None
         pl.load_for(task, model_id, owner=owner, progress=report)
         if halt is not None and halt.is_set():
-            yield {panel.title: f"#### {model_id}\n⏹ You stopped it before it ran."}
+            yield {panel.title: f"#### {_text(model_id)}\n⏹ You stopped it before it ran."}
             return
         if task == "text-generation":
             yield from _stream_generation(panel, model_id, inputs, params, owner, started, halt)
@@ -168,7 +175,7 @@ def run_task(
         result = pl.run(task, model_id, inputs, owner=owner, **params)
         took = time.perf_counter() - started
         label, meaning = _zero_shot_meaning(task, model_id, params, owner)
-        heading = f"#### {model_id}\n⏱ {took:.2f} s{_notice(task, model_id, inputs, owner)}{meaning}"
+        heading = f"#### {_text(model_id)}\n⏱ {took:.2f} s{_notice(task, model_id, inputs, owner)}{meaning}"
         matrix = None
         if task == "sentence-similarity":
             matrix = pl.similarity_matrix(model_id, [inputs["source_sentence"], *inputs["sentences"]], owner)
@@ -213,7 +220,7 @@ def _stream_generation(
         update = {panel.text: event["text"]}
         if first_token is None and event["text"]:
             first_token = time.perf_counter() - started
-            update[panel.title] = f"#### {model_id}\nGenerating… (first token after {first_token:.2f} s)"
+            update[panel.title] = f"#### {_text(model_id)}\nGenerating… (first token after {first_token:.2f} s)"
         final = event
         yield update
     took = time.perf_counter() - started
@@ -224,7 +231,7 @@ def _stream_generation(
     shown = [t for t in tokens if not t.get("special")]
     stopped = f"⏹ You stopped it after {len(shown)} tokens · " if final.get("stopped") else ""
     yield {
-        panel.title: f"#### {model_id}\n{stopped}⏱ {took:.2f} s{ttft}{rate}{notice}",
+        panel.title: f"#### {_text(model_id)}\n{stopped}⏱ {took:.2f} s{ttft}{rate}{notice}",
         panel.tokens: gr.update(value=view.token_html(tokens), visible=bool(tokens)),
         panel.raw: _generation_schema(model_id, prompt, final.get("text", ""), owner),
     }

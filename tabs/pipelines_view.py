@@ -74,7 +74,7 @@ SIMILARITY_LABEL = "Similarity to the source sentence S (cosine similarity in %;
 MATRIX_LABEL = "Every pair (cosine similarity in %): S is the source sentence, 1, 2, 3… the sentences compared"
 MULTI_LABEL_NOTE = (
     "Several labels may be true, so each bar is, on its own, the cosine similarity between the text and "
-    "“This text is about <label>.” (0 % = unrelated in meaning). It is not a probability, and it is usually small "
+    "“This text is about *label*.” (0 % = unrelated in meaning). It is not a probability, and it is usually small "
     "even for the right label: compare the bars with each other, or untick *Several labels may be true* to see "
     "which label fits best."
 )

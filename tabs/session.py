@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import hashlib
+import html
 import inspect
 import logging
 import secrets
@@ -109,7 +110,9 @@ def _as_user_error(fn: Callable, err: Exception, args: tuple = (), kwargs: dict 
         return err
     if isinstance(err, PlaygroundError | ValueError):
         # On a Space the visitor is not the operator: sentences lose server paths and owner ids.
-        return gr.Error(scrub(str(err)) if get_settings().on_space else str(err))
+        sentence = scrub(str(err)) if get_settings().on_space else str(err)
+        # The page renders an error as HTML: what the visitor typed (or `trained:<name>`) must show as text.
+        return gr.Error(html.escape(sentence, quote=False))
     logger.exception("Unexpected error in %s", fn.__name__)
     return gr.Error("Something went wrong on our side. It has been logged; please try again.")
 
