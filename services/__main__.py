@@ -6,6 +6,7 @@
     python -m services run TASK --model M --input TEXT|JSON [--param KEY=VALUE ...]
                                                  run a task; prints the transformers 4.x pipeline output
     python -m services jobs [--owner O]          your jobs as JSON
+    python -m services jobs clear [--owner O]    delete your finished jobs and their files (never running ones)
     python -m services job ID [--owner O]        one job with its last log lines
     python -m services tokenizers                the tokenizers you can pick, as JSON
     python -m services tokenize --tokenizer T --text TEXT [--no-special-tokens]
@@ -117,6 +118,11 @@ def _manager():
 
 
 def cmd_jobs(args: argparse.Namespace) -> None:
+    if args.action == "clear":
+        from services.jobs_cleanup import clear_finished
+
+        _print(clear_finished(_manager(), args.owner))
+        return
     _print([r.to_dict() for r in _manager().list(args.owner)])
 
 
@@ -258,7 +264,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="catalog id, Hub id, trained:<name> or folder")
     p.add_argument("--input", required=True, help='plain text, or JSON such as {"question": ..., "context": ...}')
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="a task setting (JSON value)")
-    add("jobs", cmd_jobs, "List your jobs as JSON.")
+    p = add("jobs", cmd_jobs, "List your jobs as JSON, or clear the finished ones.")
+    p.add_argument("action", nargs="?", choices=["list", "clear"], default="list",
+                   help="list (default), or clear: delete your finished jobs and their files")  # fmt: skip
     p = add("job", cmd_job, "Show one job with its last log lines.")
     p.add_argument("id")
     p.add_argument("--tail", type=int, default=50, help="how many log lines to show")

@@ -39,7 +39,7 @@ from services.jobs_child import ChildProcessJobs, identity_alive, launcher_comma
 from services.jobslots import FairSlots
 from services.jobstore import JobRecord, JobStore
 from services.limits import LimitExceeded
-from services.redact import mask, redact, scrub, visible_line
+from services.redact import mask, redact, scrub, visible_line, visible_log
 
 __all__ = ["JobCancelled", "JobContext", "JobManager", "launcher_command", "mask", "public_view", "redact"]
 
@@ -339,9 +339,9 @@ class JobManager(ChildProcessJobs):
         return count <= cap
 
     def _on_log(self, job_id: str, line: str) -> None:
-        # Stored as the visitor will read it: no tokens, server paths, owner ids or terminal codes.
-        line = visible_line(line)
-        if line is not None and self._room_for(job_id, "log", self.max_log_lines):
+        line = visible_line(line)  # stored as the visitor reads it; a progress bar's redraw replaces its last state
+        new = line is not None and not self.store.redraw_log(job_id, line)
+        if new and self._room_for(job_id, "log", self.max_log_lines):
             self.store.add_event(job_id, "log", {"line": line})
 
     def _on_metrics(self, job_id: str, values: dict, step: int | None) -> None:
@@ -395,7 +395,7 @@ class JobManager(ChildProcessJobs):
 
     def logs(self, job_id: str, owner: str, tail: int = 200) -> list[str]:
         self.get(job_id, owner)
-        return self.store.tail_logs(job_id, tail)
+        return visible_log(self.store.tail_logs(job_id, tail))  # records older than the cleaning are cleaned here
 
     def events(self, job_id: str, owner: str, after: int = 0, types: tuple[str, ...] | None = None) -> list[dict]:
         self.get(job_id, owner)

@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from services.redact import bar_key
+
 ACTIVE = ("queued", "running")
 FINAL = ("succeeded", "failed", "cancelled", "interrupted")
 
@@ -134,7 +136,10 @@ class JobStore:
         that keeps a finished or interrupted record from being overwritten). Returns whether a row changed."""
         if not fields:
             return False
-        assignments = ", ".join(f"{name} = ?" for name in fields)
+        # Progress never moves back (a late or coarser report, a cancel): a job keeps the furthest it got.
+        assignments = ", ".join(
+            "progress = MAX(progress, ?)" if name == "progress" else f"{name} = ?" for name in fields
+        )
         values = [_encode(k, v) for k, v in fields.items()]
         where = "id = ?" + (f" AND status IN ({', '.join(repr(s) for s in ACTIVE)})" if only_active else "")
         with self._write_lock, closing(self._connect()) as conn, conn:
@@ -177,6 +182,38 @@ class JobStore:
                 (job_id, seq, time.time(), type_, json.dumps(data)),
             )
         return seq
+
+    def redraw_log(self, job_id: str, line: str) -> bool:
+        """When `line` is a new state of the progress bar the job's last log line shows, write it over that line
+        and return True; otherwise change nothing and return False (the caller adds the line)."""
+        key = bar_key(line)
+        if key is None:
+            return False
+        with self._write_lock, closing(self._connect()) as conn, conn:
+            row = conn.execute(
+                "SELECT seq, data FROM events WHERE job_id = ? AND type = 'log' ORDER BY seq DESC LIMIT 1", (job_id,)
+            ).fetchone()
+            if row is None or bar_key(json.loads(row["data"]).get("line", "")) != key:
+                return False
+            conn.execute(
+                "UPDATE events SET data = ?, ts = ? WHERE job_id = ? AND seq = ?",
+                (json.dumps({"line": line}), time.time(), job_id, row["seq"]),
+            )
+        return True
+
+    def delete_finished(self, owner: str, job_ids: list[str]) -> list[str]:
+        """Delete those of `job_ids` that belong to `owner` and have ended, with their events; returns the ids
+        deleted. The status is checked in the same statement, so a job still queued or running is never deleted."""
+        if not job_ids:
+            return []
+        marks, finals = ", ".join("?" for _ in job_ids), ", ".join("?" for _ in FINAL)
+        where = f"owner = ? AND status IN ({finals}) AND id IN ({marks})"
+        with self._write_lock, closing(self._connect()) as conn, conn:  # one transaction: the rows read are deleted
+            gone = [r["id"] for r in conn.execute(f"SELECT id FROM jobs WHERE {where}", (owner, *FINAL, *job_ids))]
+            if gone:
+                conn.execute(f"DELETE FROM jobs WHERE {where}", (owner, *FINAL, *job_ids))
+                conn.execute(f"DELETE FROM events WHERE job_id IN ({', '.join('?' for _ in gone)})", gone)
+        return gone
 
     def events(self, job_id: str, after: int = 0, types: tuple[str, ...] | None = None, limit: int = 10_000) -> list:
         query = "SELECT seq, ts, type, data FROM events WHERE job_id = ? AND seq > ?"

@@ -17,7 +17,10 @@ HUB_TOKEN_VARS = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
 # An absolute path of two or more parts, not inside a URL (`https://host/a/b` is left alone).
 _PATH_TEXT = re.compile(r"(?<![\w:/.~-])(?:/[^\s'\"`<>|,;:()\[\]{}]+){2,}/?")
 _OWNER_TEXT = re.compile(r"\b(?:hf|anon|session|cli):[A-Za-z0-9_.-]+")
-_TERMINAL = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
+# ESC or its printable stand-in (U+241B, how some consoles and copies show it) starting a colour or cursor code.
+_TERMINAL = re.compile(r"[\x1b\u241b]\[[0-9;?]*[ -/]*[@-~]|[\x1b\u241b][@-Z\\-_]")
+# A tqdm-style progress bar: "desc:  40%|████ | 4/10 [00:01<00:02, 3.1it/s]", or with no total "desc: 5it [00:01, ...".
+_BAR = re.compile(r"^(.*?)\s*(?:\d{1,3}%\|[^|]*\||\d+(?:\.\d+)?[kMGT]?\s?[A-Za-z]*\s+\[\d+:\d\d(?::\d\d)?[<,])")
 
 
 def mask(text: str) -> str:
@@ -56,3 +59,28 @@ def visible_line(line: str) -> str | None:
         text = next((part for part in reversed(text.split("\r")) if part.strip()), "")
     text = scrub(text.rstrip())
     return text if text.strip() else None
+
+
+def bar_key(line: str) -> str | None:
+    """What names a progress bar in a log line ("Loading weights:" for a tqdm bar of that name), or None for a line
+    that is not a progress bar. Two lines with the same key are two states of one bar."""
+    match = _BAR.match(line)
+    return match.group(1) if match else None
+
+
+def visible_log(lines: list[str]) -> list[str]:
+    """A job's log as it is shown: every line through `visible_line`, and a progress bar redrawn on line after line
+    kept in its last state only."""
+    shown: list[str] = []
+    last_bar: str | None = None
+    for raw in lines:
+        line = visible_line(raw)
+        if line is None:
+            continue
+        key = bar_key(line)
+        if key is not None and key == last_bar:
+            shown[-1] = line
+        else:
+            shown.append(line)
+        last_bar = key
+    return shown

@@ -23,6 +23,7 @@ from services.owners import owner_dir, safe_name
 from services.redact import scrub
 from services.safety import check_remote_code
 from services.training_config import TrainConfig
+from services.training_curves import one_per_step
 from services.training_policy import check_for_visitors
 from services.uploads import NOT_YOURS, uploads_root
 
@@ -59,6 +60,10 @@ def prepare_config(config: TrainConfig | dict, owner: str, name: str, resume: bo
     if not clean or clean != (name or "").strip():
         raise PlaygroundError("Name the model with letters, digits, '-', '_' or '.' (for example sentiment-minilm).")
     check_source(config.dataset.source, owner)
+    if config.push_to_hub:  # offline, the push at the end could only fail
+        from services.push_check import check_online
+
+        check_online()
     from services.models import check_size, resolve
 
     check_size(resolve(config.model, owner))  # a clear sentence now, not a child that fills the disk
@@ -101,7 +106,8 @@ def preview_command(path: str = "job.yaml") -> str:
 
 
 def curves(manager, job_id: str, owner: str) -> list[dict]:
-    """Every logged value of a job as rows {step, epoch, series, value}, for line plots."""
+    """The logged values of a job as rows {step, epoch, series, value}, for line plots: one per series and step
+    (the last logged), in step order."""
     rows = []
     for event in manager.events(job_id, owner, types=("metrics",)):
         values, step = event.get("values") or {}, event.get("step")
@@ -115,7 +121,7 @@ def curves(manager, job_id: str, owner: str) -> list[dict]:
             if key.endswith(("runtime", "per_second", "grad_norm")):
                 continue
             rows.append({"step": step or 0, "epoch": values.get("epoch") or 0, "series": key, "value": float(value)})
-    return rows
+    return one_per_step(rows)
 
 
 def has_checkpoint(out: Path) -> bool:

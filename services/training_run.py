@@ -23,6 +23,12 @@ logger = logging.getLogger(__name__)
 SAMPLE_PREDICTIONS = 12
 
 
+def step_progress(step: int, max_steps: int) -> float:
+    """The job's progress at a training step: training runs from 5% to 90% (loading before, saving after), and a
+    Cancel reports the same scale, so the bar never moves back."""
+    return 0.05 + 0.85 * min(1.0, step / max(max_steps, 1))
+
+
 def _callback(events: EventWriter, causal: bool):
     from transformers import TrainerCallback
 
@@ -39,7 +45,7 @@ def _callback(events: EventWriter, causal: bool):
             if cancel_requested():
                 control.should_save = True
                 control.should_training_stop = True
-                events.progress(state.global_step / max(state.max_steps, 1), "Cancelling: saving a checkpoint")
+                events.progress(step_progress(state.global_step, state.max_steps), "Cancelling: saving a checkpoint")
                 return control
             now = time.time()
             if now - self.last >= 1.0 or state.global_step == state.max_steps:
@@ -48,7 +54,7 @@ def _callback(events: EventWriter, causal: bool):
                 left = (now - self.started) / done * (1 - done) if done else 0
                 eta = f"{int(left // 60)} min {int(left % 60):02d} s" if left >= 60 else f"{int(left)} s"
                 events.progress(
-                    0.05 + 0.85 * done,
+                    step_progress(state.global_step, state.max_steps),
                     f"Step {state.global_step}/{state.max_steps} · epoch {state.epoch or 0:.2f} · about {eta} left",
                 )
             return control
@@ -257,6 +263,9 @@ def finish(config, trainer, prepared: Prepared, out: Path, tokenizer, events, st
 
     events.progress(0.92, "Saving the model")
     trainer.remove_callback(EarlyStoppingCallback)  # the final evaluations are not part of training
+    # ... nor of its curves: evaluating the best model again at the last step would draw a jump there.
+    for callback in [c for c in trainer.callback_handler.callbacks if type(c).__name__ == "JobEvents"]:
+        trainer.remove_callback(callback)
     trainer.save_model(str(out))
     final = {k.removeprefix("eval_"): v for k, v in trainer.evaluate().items() if isinstance(v, int | float)}
     if config.task == "causal-lm":

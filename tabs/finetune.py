@@ -20,7 +20,7 @@ from services.data_report import analyze
 from services.jobs import JobManager
 from services.safety import load_yaml
 from services.training_config import TASKS, TrainConfig, suggested
-from tabs import finetune_data, finetune_view, hub_push
+from tabs import finetune_charts, finetune_data, finetune_view, hub_push
 from tabs.jobs import detail_html
 from tabs.session import friendly, owner_of
 
@@ -38,7 +38,6 @@ SAMPLE_FOR = {
     "summarization": "samples/summaries",
     "causal-lm": "samples/stories",
 }
-_LOSS = ("loss", "eval_loss")
 
 
 @dataclass
@@ -91,8 +90,8 @@ def build(manager: JobManager) -> FinetuneTab:
                 "weight_decay: 0.01\nwarmup_steps: 0.1\ngradient_accumulation_steps: 1\n", language="yaml", lines=6
             )
     with gr.Accordion("Command preview and config file", open=False):
-        command = gr.Code(language="shell", lines=1, label="The job runs")
-        config_text = gr.Code(language="yaml", lines=14, label="job.yaml")
+        command = gr.Code(language="shell", lines=1, label="The job runs", elem_id="ft-command")
+        config_text = gr.Code(language="yaml", lines=14, label="job.yaml", elem_id="ft-config")
         with gr.Row():
             save = gr.DownloadButton("Save config (YAML)", size="sm")
             load = gr.UploadButton("Load config (YAML)", file_types=[".yaml", ".yml"], size="sm")
@@ -101,9 +100,7 @@ def build(manager: JobManager) -> FinetuneTab:
         cancel = gr.Button("Cancel", variant="stop", scale=1)
         resume = gr.Button("Resume from the last checkpoint", scale=1, visible=False)
     status = gr.HTML("<div class='pg-empty'>No training yet.</div>", elem_id="ft-status")
-    with gr.Row(equal_height=True, visible=False) as plots:
-        loss_plot = gr.LinePlot(x="step", y="value", color="series", title="Loss", height=260, x_title="step")
-        metric_plot = gr.LinePlot(x="step", y="value", color="series", title="Evaluation", height=260, x_title="step")
+    charts = gr.HTML(elem_id="ft-charts")  # loss and evaluation curves (tabs/finetune_charts.py)
     with gr.Accordion("Log", open=False):
         logs = gr.Code(language=None, lines=8, max_lines=14, interactive=False)
     result = gr.HTML(elem_id="ft-result")
@@ -157,6 +154,10 @@ def build(manager: JobManager) -> FinetuneTab:
 
     gr.on([c.change for c in form if c is not data.file], preview, set(form), [command, config_text],
           api_visibility="private", show_progress="hidden")  # fmt: skip
+    # No triggers and no inputs: runs on page load, so a fresh page shows the defaults' command and job.yaml.
+    defaults = {c: c.value for c in form}
+    gr.on(None, lambda: preview(defaults), None, [command, config_text], api_visibility="private",
+          show_progress="hidden")  # fmt: skip
 
     def ui_save(text: str, name_: str):
         import tempfile
@@ -275,15 +276,11 @@ def build(manager: JobManager) -> FinetuneTab:
             return {timer: gr.Timer(active=False)}
         owner = owner_of(request, profile)
         record = manager.get(job_id, owner)
-        rows = training_jobs.curves(manager, job_id, owner)
-        evals = [r for r in rows if r["series"].startswith("eval_") and r["series"] not in _LOSS]
         update = {
             status: detail_html(record),
             timer: gr.Timer(active=not record.done),
-            loss_plot: _frame([r for r in rows if r["series"] in _LOSS]),
-            metric_plot: gr.update(value=_frame(evals), visible=_curve(evals)),
+            charts: finetune_charts.charts_html(training_jobs.curves(manager, job_id, owner)),
             logs: "\n".join(manager.logs(job_id, owner, tail=60)),
-            plots: gr.update(visible=bool(rows)),
         }
         if record.done:
             out = training_jobs.outputs(manager, job_id, owner)
@@ -297,9 +294,7 @@ def build(manager: JobManager) -> FinetuneTab:
     poll_outputs = [
         status,
         timer,
-        plots,
-        loss_plot,
-        metric_plot,
+        charts,
         logs,
         result,
         model_id,
@@ -320,17 +315,6 @@ def build(manager: JobManager) -> FinetuneTab:
 
     _api(manager)
     return FinetuneTab(job, model_id, try_it, pipeline_task, on_load, [job, *poll_outputs])
-
-
-def _frame(rows: list[dict]):
-    import pandas as pd
-
-    return pd.DataFrame(rows or [], columns=["step", "epoch", "series", "value"])
-
-
-def _curve(rows: list[dict]) -> bool:
-    """A line needs two points: with one evaluation so far the plot would be an empty frame."""
-    return len({r["step"] for r in rows}) >= 2
 
 
 def _pipeline_task(task: str | None) -> str:

@@ -16,6 +16,7 @@ import gradio as gr
 from services.hub import PushError, check_folder, is_valid_repo_id
 from services.jobs import JobManager
 from services.limits import check_text
+from services.push_check import check_online, offline_reason
 from tabs.header import oauth_enabled
 from tabs.jobs import detail_html
 from tabs.session import friendly, owner_of
@@ -51,6 +52,7 @@ def build(
             )
             message = gr.Textbox(label="Commit message", value="Upload from HF Playground", scale=3, max_lines=1)
             push = gr.Button("Push", variant="primary", scale=1)
+        offline = gr.HTML(visible=False, elem_classes="pg-push-offline")
         status = gr.HTML()
         job = gr.State(None)
         timer = gr.Timer(1.0, active=False)
@@ -67,6 +69,7 @@ def build(
         oauth: gr.OAuthToken | None,
     ):
         owner = owner_of(request, profile)
+        check_online()
         folder = folder_of(value, owner)
         check_folder(folder)  # a clear error now beats a failed job
         if not is_valid_repo_id((repo or "").strip()) or "/" not in (repo or ""):
@@ -92,6 +95,7 @@ def build(
         return {job: job_id, timer: gr.Timer(active=True), status: "<div class='pg-empty'>Starting…</div>"}
 
     push.click(ui_push, [source, repo_id, private, token, message], [job, timer, status], api_visibility="private")
+    _disable_offline(push, offline)
 
     _follow(
         manager,
@@ -124,6 +128,7 @@ def build_space(manager: JobManager, push: PushPanel, model_id: gr.State) -> gr.
             space_id = gr.Textbox(label="Space", placeholder="your-name/my-model-demo", scale=3, max_lines=1)
             private = gr.Checkbox(label="Private", value=False, scale=1)
             create = gr.Button("Create demo Space", scale=1)
+        offline = gr.HTML(visible=False, elem_classes="pg-push-offline")
         status = gr.HTML()
         job = gr.State(None)
         timer = gr.Timer(1.0, active=False)
@@ -140,6 +145,7 @@ def build_space(manager: JobManager, push: PushPanel, model_id: gr.State) -> gr.
     def ui_create(value, repo, space, is_private, typed, request: gr.Request, profile: gr.OAuthProfile | None,
                   oauth: gr.OAuthToken | None):  # fmt: skip
         owner = owner_of(request, profile)
+        check_online()
         if not value:
             raise PushError("Train a model first, then push it: the demo serves the pushed model.")
         repo, space = (repo or "").strip(), (space or "").strip()
@@ -162,9 +168,25 @@ def build_space(manager: JobManager, push: PushPanel, model_id: gr.State) -> gr.
 
     create.click(ui_create, [model_id, push.repo_id, space_id, private, push.token], [job, timer, status],
                  api_visibility="private")  # fmt: skip
+    _disable_offline(create, offline)
 
     _follow(manager, job, timer, status, lambda r: f"✓ Space created: {_link(r)}")
     return status
+
+
+def _disable_offline(button: gr.Button, note: gr.HTML) -> None:
+    """On page load (the Hub probe is never run while the app is built): an offline playground cannot push, so the
+    button is off and the note says why, instead of a job that would only fail."""
+
+    def on_load():
+        reason = offline_reason()
+        return {
+            button: gr.update(interactive=reason is None),
+            note: gr.update(value=f"<div class='pg-warn'>{html.escape(reason)}</div>" if reason else "",
+                            visible=reason is not None),
+        }  # fmt: skip
+
+    gr.on(None, on_load, None, [button, note], api_visibility="private", show_progress="hidden")
 
 
 def _link(result: dict) -> str:

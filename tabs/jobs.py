@@ -15,7 +15,9 @@ import gradio as gr
 
 from services.hub import has_env_token
 from services.jobs import JobManager, public_view
+from services.jobs_cleanup import clear_finished
 from services.jobstore import JobRecord
+from services.push_check import check_online
 from tabs.session import friendly, owner_of
 
 _STATUS_ICON = {
@@ -27,6 +29,9 @@ _STATUS_ICON = {
     "interrupted": "⚠️ interrupted",
 }
 _COLUMNS = ["Job", "What", "Status", "Progress", "Started", "Duration"]
+# Shares of the table's width: the short columns fit their longest value on one line ("⚠️ interrupted",
+# "12 min 05 s"), and the title column takes the rest and wraps.
+_WIDTHS = ["13%", "35%", "15%", "11%", "13%", "13%"]
 
 
 @dataclass
@@ -40,6 +45,7 @@ class JobsTab:
     cancel: gr.Button
     retry: gr.Button
     refresh: gr.Button
+    clear: gr.Button  # "Clear finished": the visitor's own succeeded, failed, cancelled or interrupted jobs
     timer: gr.Timer
     view: Callable  # (selected, request, profile) -> updates; app.py runs it on page load
 
@@ -48,8 +54,8 @@ class JobsTab:
         return [self.table, self.selected, self.detail, self.panel, self.logs, self.result, self.cancel, self.retry]
 
 
-def _when(ts: float | None) -> str:
-    return dt.datetime.fromtimestamp(ts).strftime("%d %b %H:%M:%S") if ts else "—"
+def _when(ts: float | None, seconds: bool = True) -> str:
+    return dt.datetime.fromtimestamp(ts).strftime("%d %b %H:%M" + (":%S" if seconds else "")) if ts else "—"
 
 
 def _duration(record: JobRecord) -> str:
@@ -67,7 +73,7 @@ def rows(records: list[JobRecord]) -> list[list[str]]:
             public_view(r)["title"],
             _STATUS_ICON.get(r.status, r.status),
             f"{round(r.progress * 100)} %",
-            _when(r.created_at),
+            _when(r.created_at, seconds=False),
             _duration(r),
         ]
         for r in records
@@ -89,6 +95,7 @@ def start_again(manager: JobManager, job_id: str, owner: str, oauth: gr.OAuthTok
     record = manager.get(job_id, owner)
     env = {}
     if record.kind == "push":
+        check_online()  # offline, the new push could only fail
         # The token was never stored: a typed one is gone, so only OAuth or HF_TOKEN can push again.
         if oauth is not None:
             env["PLAYGROUND_PUSH_TOKEN"] = oauth.token
@@ -127,6 +134,7 @@ def build(manager: JobManager) -> JobsTab:
     )
     with gr.Row():
         refresh = gr.Button("Refresh", size="sm", scale=0)
+        clear = gr.Button("Clear finished", size="sm", scale=0, min_width=140)
     table = gr.Dataframe(
         headers=_COLUMNS,
         value=[],
@@ -134,6 +142,7 @@ def build(manager: JobManager) -> JobsTab:
         label="Your jobs (click one for details)",
         max_height=280,
         wrap=True,
+        column_widths=_WIDTHS,
         elem_id="jobs-table",
     )
     selected = gr.State(None)
@@ -143,10 +152,19 @@ def build(manager: JobManager) -> JobsTab:
             cancel = gr.Button("Cancel job", variant="stop", size="sm", interactive=False, scale=0)
             retry = gr.Button("Start again", size="sm", visible=False, scale=0)
         with gr.Row():
-            logs = gr.Code(label="Log (last 200 lines)", language=None, lines=10, max_lines=18, interactive=False)
+            logs = gr.Code(
+                label="Log (last 200 lines)",
+                language=None,
+                lines=10,
+                max_lines=18,
+                interactive=False,
+                elem_id="job-log",
+            )
             result = gr.JSON(label="Result, metrics and files")
     timer = gr.Timer(2.0, active=False)  # ticks only while the Jobs tab is open (see `follow`)
-    tab = JobsTab(table, selected, detail, panel, logs, result, cancel, retry, refresh, timer, view=lambda *a: {})
+    tab = JobsTab(
+        table, selected, detail, panel, logs, result, cancel, retry, refresh, clear, timer, view=lambda *a: {}
+    )
     tab.view = _wire(tab, manager)
     return tab
 
@@ -196,7 +214,18 @@ def _wire(tab: JobsTab, manager: JobManager) -> Callable:
         gr.Info("Started again as a new job.")
         return view(new_id, request, profile)
 
+    @friendly
+    def clear(selected: str | None, request: gr.Request, profile: gr.OAuthProfile | None):
+        cleared = clear_finished(manager, owner_of(request, profile))["cleared"]
+        gr.Info(
+            f"Cleared {cleared} finished job{'s' if cleared != 1 else ''}."
+            if cleared
+            else "There are no finished jobs to clear."
+        )
+        return view(selected, request, profile)
+
     tab.refresh.click(view, [tab.selected], outputs, api_visibility="private")
+    tab.clear.click(clear, [tab.selected], outputs, api_visibility="private")
     tab.timer.tick(view, [tab.selected], outputs, api_visibility="private", show_progress="hidden")
     tab.table.select(pick, None, outputs, api_visibility="private")
     tab.cancel.click(cancel, [tab.selected], outputs, api_visibility="private")
@@ -243,7 +272,14 @@ def _api(manager: JobManager) -> None:
         owner = owner_of(request, profile)
         return public(manager.get(start_again(manager, job_id, owner, oauth), owner))
 
+    @friendly
+    def clear_jobs(request: gr.Request, profile: gr.OAuthProfile | None) -> dict:
+        """Delete your finished jobs (succeeded, failed, cancelled, interrupted) and their files; jobs still queued
+        or running stay. Returns {"cleared": N, "ids": [...]}."""
+        return clear_finished(manager, owner_of(request, profile))
+
     gr.api(jobs, api_name="jobs")
+    gr.api(clear_jobs, api_name="clear_jobs")
     gr.api(retry_job, api_name="retry_job")
     gr.api(job, api_name="job")
     gr.api(cancel_job, api_name="cancel_job")

@@ -70,6 +70,9 @@ def test_a_training_from_yaml_runs_and_belongs_to_its_owner(client, other_client
         ("task: text-classification\nmodel: m\ndataset: {source: samples/sentiment, label_column: label}\n"
          "training: {learning_rate: 10}", "learning rate of 10"),
         ("just some words", "YAML mapping"),
+        # The app under test is offline (HF_HUB_OFFLINE=1): a training that ends with a push is refused up front.
+        ("task: text-classification\nmodel: m\ndataset: {source: samples/sentiment, label_column: label}\n"
+         "push_to_hub: {repo_id: me/x}", "Pushing is off: the playground is offline"),
     ],
 )  # fmt: skip
 def test_bad_configs_are_sentences(client, config, words):

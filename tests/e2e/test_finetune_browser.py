@@ -26,6 +26,22 @@ def field(page, label):
     return page.get_by_label(label, exact=True).filter(visible=True)
 
 
+def test_a_fresh_page_previews_the_command_and_the_config(live_app, shots):
+    """The command preview and job.yaml are filled on page load, before any field changes (issue 14, item 4)."""
+    from playwright.sync_api import expect
+
+    with chromium_page(live_app["url"], height=1000) as fresh:
+        fresh.get_by_role("tab", name="Fine-tune", exact=True).click()
+        fresh.get_by_text("Command preview and config file").click()
+        preview = fresh.locator("#ft-command")
+        expect(preview).to_contain_text("-m services train job.yaml", timeout=20_000)
+        config = fresh.locator("#ft-config")
+        expect(config).to_contain_text("task: text-classification")
+        expect(config).to_contain_text("model: all-minilm-l6-v2")
+        expect(config).not_to_contain_text("Not ready")
+        fresh.screenshot(path=str(shots / "finetune-preview.png"), full_page=True)
+
+
 def test_the_data_is_previewed_and_checked(page, shots):
     from playwright.sync_api import expect
 
@@ -50,7 +66,13 @@ def test_a_short_training_reports_and_opens_in_pipelines(page, shots):
     expect(result).to_contain_text("Confusion matrix")
     expect(result).to_contain_text("Test split")
     expect(page.locator("#ft-status")).to_contain_text("succeeded")
-    page.wait_for_timeout(1500)  # the curves finish drawing
+    # The curves (issue 14, item 11): round tick labels, and one evaluation shown as its values, not a chart.
+    charts = page.locator("#ft-charts")
+    expect(charts).to_contain_text("Loss")
+    expect(charts).to_contain_text("Accuracy")
+    ticks = charts.locator(".pg-tick").all_text_contents()
+    assert not [t for t in ticks if re.search(r"\.\d{4,}", t)], ticks
+    expect(page.locator("#ft-status")).to_contain_text("100 %")
     page.screenshot(path=str(shots / "finetune-result.png"), full_page=True)
 
     page.get_by_role("button", name="Try it in Pipelines").click()
@@ -72,3 +94,18 @@ def test_switching_to_ner_proposes_the_ner_sample(page):
     expect(field(page, "Text column")).to_have_value("tokens")
     page.get_by_role("button", name="Look at the data").click()
     expect(page.locator("#ft-data-report")).to_contain_text("B-PER", timeout=60_000)
+
+
+def test_pushing_is_off_with_its_reason_while_offline(page, shots):
+    """The tests run offline: the push and demo-Space buttons are off up front and say why (issue 14, item 13)."""
+    from playwright.sync_api import expect
+
+    page.get_by_role("tab", name="Fine-tune", exact=True).click()
+    page.get_by_text("Push to the Hugging Face Hub").click()
+    page.get_by_text("Create a demo Space", exact=True).click()
+    expect(page.get_by_role("button", name="Push", exact=True)).to_be_disabled()
+    expect(page.get_by_role("button", name="Create demo Space")).to_be_disabled()
+    notes = page.locator(".pg-push-offline").filter(visible=True)
+    expect(notes.first).to_contain_text("Pushing is off: the playground is offline")
+    notes.first.scroll_into_view_if_needed()
+    page.screenshot(path=str(shots / "finetune-push-offline.png"), full_page=True)
