@@ -132,6 +132,9 @@ def main() -> None:
         )
     finally:
         manager.shutdown(timeout=settings.cancel_grace_s)
+        from services.loading import model_cache
+
+        model_cache().settle(timeout=30)  # a visitor's model load in progress ends before the process does
 
 
 def _interrupt(signum, frame) -> None:

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import threading
@@ -291,6 +292,18 @@ class ModelCache:
         with self._lock:
             self._entries.clear()
         _release_memory()
+
+    def settle(self, timeout: float = 60.0) -> bool:
+        """Wait for the loads in progress to end (True when none is left): the process may then exit without
+        killing a thread inside torch's native code, which aborts the interpreter ("terminate called ...")."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            pending = list(self._loading.values())
+        for future in pending:
+            with contextlib.suppress(Exception):
+                future.exception(timeout=max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            return not self._loading
 
 
 def _release_memory() -> None:

@@ -87,6 +87,9 @@ def live_app():
     yield {"url": f"http://127.0.0.1:{port}/", "manager": manager}
     manager.shutdown(timeout=10)
     demo.close()
+    from services.loading import model_cache
+
+    model_cache().settle(timeout=120)  # a page load may have started one: let it end before the interpreter does
 
 
 @pytest.fixture(scope="session")

@@ -162,3 +162,23 @@ def test_one_visitors_consent_to_pickles_does_not_serve_another(fresh_cache, tmp
     assert loading.load(str(folder), "text-generation", allow_pickle=True)
     with pytest.raises(UnsafeWeights):
         loading.load(str(folder), "text-generation")
+
+
+def test_settle_waits_for_the_loads_in_progress():
+    """Before the process exits, a load in a worker thread is let finish (a thread killed inside torch aborts)."""
+    cache = loading.ModelCache(budget_bytes=2**30)
+    started, release = threading.Event(), threading.Event()
+
+    def slow_loader():
+        started.set()
+        release.wait(5)
+        return type("Loaded", (), {"id": "slow", "nbytes": 1})()
+
+    worker = threading.Thread(target=cache.get_or_load, args=(("slow",), slow_loader))
+    worker.start()
+    started.wait(5)
+    assert cache.settle(timeout=0.05) is False, "a load is still in progress"
+    threading.Timer(0.2, release.set).start()
+    assert cache.settle(timeout=5) is True
+    worker.join(5)
+    assert cache.loads == 1
