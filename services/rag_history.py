@@ -1,5 +1,6 @@
 """Chat history of the RAG tab, per owner in ``PLAYGROUND_HOME/rag/<owner>/chats.sqlite`` beside the collections:
-the latest chat about each collection with its citations; a new chat keeps the old one in the database."""
+the latest chat about each collection with its citations (a new chat keeps the old one in the database), and the
+collection the visitor last worked with, so a reload opens it again."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ def _history_db(owner: str) -> sqlite3.Connection:
         "CREATE TABLE IF NOT EXISTS messages (id INTEGER PRIMARY KEY, collection TEXT, chat INTEGER, ts REAL, "
         "role TEXT, content TEXT, citations TEXT)"
     )
+    conn.execute("CREATE TABLE IF NOT EXISTS prefs (key TEXT PRIMARY KEY, value TEXT)")
     return conn
 
 
@@ -59,3 +61,15 @@ def new_chat(owner: str, collection: str) -> None:
             "VALUES (?, ?, ?, 'system', '', '[]')",
             (collection, (row["chat"] or 0) + 1, time.time()),
         )
+
+
+def last_collection(owner: str) -> str | None:
+    """The collection this owner last chose, asked or indexed into (None before any)."""
+    with closing(_history_db(owner)) as conn:
+        row = conn.execute("SELECT value FROM prefs WHERE key = 'collection'").fetchone()
+        return row["value"] if row else None
+
+
+def choose_collection(owner: str, collection: str) -> None:
+    with closing(_history_db(owner)) as conn, conn:
+        conn.execute("INSERT OR REPLACE INTO prefs (key, value) VALUES ('collection', ?)", (collection,))

@@ -172,6 +172,19 @@ class Collection:
             }
         return [found[i] for i in ids if i in found]
 
+    def outline(self, limit: int = 60) -> list[dict]:
+        """The first chunk under each heading of each document, newest document first: {source, heading, text}."""
+        if not self.db.exists():
+            return []
+        with closing(self._connect()) as conn:  # SQLite takes the other columns from the row of MIN(c.id)
+            rows = conn.execute(
+                "SELECT d.name AS source, c.heading, c.text, MIN(c.id) AS first FROM chunks c JOIN documents d "
+                f"ON d.id = c.doc_id WHERE {_visible(conn, 'c.doc_id')} GROUP BY c.doc_id, c.heading "
+                "ORDER BY d.added DESC, first LIMIT ?",
+                (int(limit),),
+            )
+            return [{"source": r["source"], "heading": r["heading"], "text": r["text"]} for r in rows]
+
     def vectors(self) -> tuple[np.ndarray, np.ndarray]:
         """Chunk ids and their vectors (memory-mapped), without those of a document still being written."""
         ids, vectors = self._stored_vectors()

@@ -10,16 +10,17 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from services import cards, rag
+from services import cards, rag, rag_guide
 from services.config import get_settings
 from services.jobs import JobManager
 from services.limits import check_id, run_gate
+from services.rag_history import choose_collection, last_collection
 from services.rag_store import DEMO, Collection, check_new_name, history, new_chat, remember
 from tabs import hub_push, rag_view
 from tabs.jobs import detail_html
 from tabs.session import friendly, owner_of, uploaded_paths
 
-EXAMPLES = ["How do I fine-tune a model on my own data?", "Can other visitors see my jobs?", "What is max_length?"]
+EXAMPLES = rag_guide.DEMO_QUESTIONS  # the demo collection's; every other collection gets its own
 
 
 @dataclass
@@ -48,7 +49,9 @@ def build(manager: JobManager) -> RagTab:
     )
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=320):
-            collection = gr.Dropdown([(DEMO, DEMO)], value=DEMO, label="Collection", interactive=True)
+            collection = gr.Dropdown(
+                [(DEMO, DEMO)], value=DEMO, label="Collection", interactive=True, elem_id="rag-collection"
+            )
             with gr.Accordion("Add documents", open=False):
                 new_name = gr.Textbox(label="Into (a new or existing collection)", value="my-documents", max_lines=1)
                 files = gr.File(
@@ -97,47 +100,50 @@ def build(manager: JobManager) -> RagTab:
                 )
                 send = gr.Button("Ask", variant="primary", scale=1, min_width=90)
                 new_btn = gr.Button("New chat", scale=1, min_width=90)
-            gr.Examples(EXAMPLES, [question], label="Try")
+            suggest = gr.Dataset(components=[question], samples=[[q] for q in EXAMPLES], label="Try",
+                                 elem_id="rag-try")  # fmt: skip
             sources = gr.HTML(rag_view.citations_html([]), elem_id="rag-sources")
             with gr.Accordion("Retrieval inspector (last question)", open=False):
-                inspector = gr.Dataframe(
-                    headers=rag_view.INSPECTOR_HEADERS,
-                    interactive=False,
-                    wrap=True,
-                    column_widths=rag_view.INSPECTOR_WIDTHS,
-                )
+                inspector = gr.HTML(rag_view.inspector_html([]), elem_id="rag-inspector")
             hub_push.build(manager, _collection_folder, collection, prepare=cards.write_collection_card,
                            repo_type="dataset")  # fmt: skip
     chunks_view = gr.HTML(elem_id="rag-preview")
     job, timer = gr.State(None), gr.Timer(1.5, active=False)
 
-    def refresh(name: str, owner: str) -> dict:
+    def refresh(name: str, owner: str, choices: list | None = None) -> dict:
         store = rag.open_collection(name, owner)
+        choose_collection(owner, name)  # a reload opens this collection again
         docs = store.documents()
         turns = history(owner, name)
         last = next((t["citations"] for t in reversed(turns) if t["role"] == "assistant"), [])
+        tried = rag_guide.suggested_questions(store)  # questions this collection's own documents answer
         return {
-            collection: gr.update(choices=_choices(owner), value=name),
+            collection: gr.update(choices=choices or _choices(owner), value=name),
             documents: rag_view.documents_rows(docs),
             doomed: gr.update(
                 choices=[(d["name"], d["id"]) for d in docs], value=None, interactive=not store.read_only
             ),
             delete_btn: gr.update(interactive=not store.read_only),
-            chatbot: [{"role": t["role"], "content": t["content"]} for t in turns],
+            chatbot: [{"role": t["role"], "content": rag_view.chat_html(t["content"])} for t in turns],
             sources: rag_view.citations_html(last),
+            suggest: gr.Dataset(samples=[[q] for q in tried], visible=bool(tried)),
         }
 
-    view = [collection, documents, doomed, delete_btn, chatbot, sources]
+    view = [collection, documents, doomed, delete_btn, chatbot, sources, suggest]
 
     @friendly
     def on_load(request: gr.Request, profile: gr.OAuthProfile | None):
-        return refresh(DEMO, owner_of(request, profile))
+        owner = owner_of(request, profile)
+        choices = _choices(owner)
+        last = last_collection(owner)  # the visitor's collection before the reload, while it still exists
+        return refresh(last if last in {value for _, value in choices} else DEMO, owner, choices)
 
     @friendly
     def on_collection(name: str, request: gr.Request, profile: gr.OAuthProfile | None):
         return refresh(name or DEMO, owner_of(request, profile))
 
     collection.input(on_collection, [collection], view, api_visibility="private")
+    suggest.click(lambda sample: sample[0], suggest, question, api_visibility="private")
 
     @friendly
     def ui_preview(uploaded, size, over, request: gr.Request, profile: gr.OAuthProfile | None):
@@ -221,20 +227,25 @@ def build(manager: JobManager) -> RagTab:
         text = (text or "").strip()
         if not text:
             raise gr.Error("Type a question first.")
-        turns = [*(turns or []), {"role": "user", "content": text}, {"role": "assistant", "content": "…"}]
+        turns = [*(turns or []), {"role": "user", "content": rag_view.chat_html(text)},
+                 {"role": "assistant", "content": "…"}]  # fmt: skip
         yield {chatbot: turns, question: ""}
-        earlier = [{"role": t["role"], "content": t["content"]} for t in turns[:-2] if t.get("content")]
+        # what the model reads is the text as typed and answered, not its escaped display
+        earlier = [{"role": t["role"], "content": rag_view.chat_text(t.get("content"))} for t in turns[:-2]]
+        choose_collection(owner, name)
         last: dict = {}
         with run_gate().hold(owner):  # one answer at a time per visitor: the model is shared with everyone
             answers = rag.stream_answer(name, text, owner, top_k=int(k), hybrid_weight=float(w), rerank=bool(rr),
                                         temperature=float(temp), max_new_tokens=int(new_tokens), system_prompt=prompt,
                                         history=earlier, contrast=float(lean or 0))  # fmt: skip
             for last in answers:
-                turns[-1] = {"role": "assistant", "content": last["answer"] or "…"}
-                yield {chatbot: turns, sources: rag_view.citations_html(last["citations"]),
-                       inspector: rag_view.inspector_rows(last["hits"])}  # fmt: skip
+                turns[-1] = {"role": "assistant", "content": rag_view.chat_html(last["answer"]) or "…"}
+                cited = rag_view.explain(last["citations"], last["hits"])
+                yield {chatbot: turns, sources: rag_view.citations_html(cited),
+                       inspector: rag_view.inspector_html(last["hits"])}  # fmt: skip
         remember(owner, name, "user", text)
-        remember(owner, name, "assistant", last.get("answer", ""), last.get("citations"))
+        cited = rag_view.explain(last.get("citations") or [], last.get("hits") or [])
+        remember(owner, name, "assistant", last.get("answer", ""), cited)
 
     ask_inputs = [collection, question, chatbot, top_k, weight, rerank, temperature, max_new, system, contrast]
     ask_outputs = [chatbot, question, sources, inspector]
@@ -244,7 +255,7 @@ def build(manager: JobManager) -> RagTab:
     @friendly
     def ui_new(name, request: gr.Request, profile: gr.OAuthProfile | None):
         new_chat(owner_of(request, profile), name)
-        return {chatbot: [], sources: rag_view.citations_html([]), inspector: []}
+        return {chatbot: [], sources: rag_view.citations_html([]), inspector: rag_view.inspector_html([])}
 
     new_btn.click(ui_new, [collection], [chatbot, sources, inspector], api_visibility="private")
     _api(manager)
