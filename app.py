@@ -14,17 +14,17 @@ from pathlib import Path
 import gradio as gr
 from starlette.middleware import Middleware
 
-from services.config import get_settings
-from services.jobs import JobManager
-from tabs import finetune as finetune_tab
+from services.core.config import get_settings
+from services.jobs.manager import JobManager
 from tabs import header
 from tabs import jobs as jobs_tab
 from tabs import models as models_tab
-from tabs import pipelines as pipelines_tab
-from tabs import rag as rag_tab
-from tabs import tokenizers as tokenizers_tab
+from tabs.finetune import tab as finetune_tab
 from tabs.guard import RequestGuard
+from tabs.pipelines import tab as pipelines_tab
+from tabs.rag import tab as rag_tab
 from tabs.session import OwnerCookieMiddleware
+from tabs.tokenizers import tab as tokenizers_tab
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 logger = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ def main() -> None:
     # Probe the Hub once at start (at most ~2 s) so the first visitor does not wait for it.
     logger.info("Playground home: %s; offline: %s", settings.home, settings.offline)
     if settings.on_space:  # jobs run library code on visitors' data: they must not read this process's secrets
-        from services.safety import harden_process
+        from services.core.safety import harden_process
 
         harden_process()
     manager = JobManager.from_settings()
@@ -109,11 +109,11 @@ def main() -> None:
 
     # Ready the packaged tokenizers once per storage folder (SmolLM2's from its GGUF, the demo Unigram from the
     # bundled corpus: ~15 s the first time, nothing afterwards), so the Tokenizers tab opens at once.
-    from services.tokenizers import warm_up
+    from services.tokenizers.analysis import warm_up
 
     warm_up()
     # The shared demo collection of the RAG tab (the playground's own guide): embedded once (~15 s), then reused.
-    from services.rag import ensure_demo
+    from services.rag.answer import ensure_demo
 
     try:
         ensure_demo()
@@ -132,7 +132,7 @@ def main() -> None:
         )
     finally:
         manager.shutdown(timeout=settings.cancel_grace_s)
-        from services.loading import model_cache
+        from services.models.loading import model_cache
 
         model_cache().settle(timeout=30)  # a visitor's model load in progress ends before the process does
 

@@ -50,7 +50,7 @@ def classifier_folder(root: Path) -> Path:
     """MiniLM's real encoder with a (fresh) two-label head: a realistic classifier for timing."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from services import packs
+    from services.models import packs
 
     source = packs.ensure_ready("all-minilm-l6-v2")
     folder = root / "minilm-classifier"
@@ -65,7 +65,7 @@ def classifier_folder(root: Path) -> Path:
 def bench_warm(folder: Path, runs: int) -> None:
     from transformers import pipeline
 
-    from services import packs
+    from services.models import packs
     from services.pipelines import run
 
     minilm = str(packs.ensure_ready("all-minilm-l6-v2"))
@@ -86,9 +86,8 @@ def bench_warm(folder: Path, runs: int) -> None:
 def bench_batch(folder: Path, runs: int) -> None:
     from transformers import pipeline
 
-    from services import batch
-    from services.jobs import JobManager
-    from services.pipelines import run
+    from services.jobs.manager import JobManager
+    from services.pipelines import batch, run
 
     texts = [f"{TEXT} Review number {i}." for i in range(1000)]
     work = Path(tempfile.mkdtemp(prefix="bench-batch-"))
@@ -112,7 +111,7 @@ def bench_first_token(runs: int) -> None:
     import torch
     from transformers import TextIteratorStreamer
 
-    from services import loading
+    from services.models import loading
     from services.pipelines import stream
 
     prompt = "Write one sentence about the sea."

@@ -3,7 +3,7 @@
     python -m bench.rag [--copies 8] [--queries 200] [--runs 5] [--skip-million]
 
 1. Ingestion: the 12 bench/rag_eval documents and the 7 guide pages, `copies` times (each copy made distinct by a
-   line, so none is skipped as a duplicate), through `services.rag.ingest` (extract, chunk, embed, store) vs
+   line, so none is skipped as a duplicate), through `services.rag.answer.ingest` (extract, chunk, embed, store) vs
    encoding exactly the same chunk texts with sentence-transformers directly (`SentenceTransformer.encode`, batch
    64, normalised; the baseline). Chunks per second, median of `runs` (goal: >= 0.9x).
 2. Retrieval latency: synthetic collections of 10,000 and 100,000 chunks (texts drawn from the guide's vocabulary,
@@ -11,7 +11,8 @@
    only): the vector search the app runs (exact up to 50,000 chunks, IVF beyond, with its recall@20 against exact
    search) and hybrid (vector + BM25 + reciprocal-rank fusion), `queries` queries each, median and p95. The
    query's embedding is not included (goal: vector p50 < 10 ms at 100k).
-3. Time to first token: `services.rag.stream_answer` on the demo collection (retrieval, sentence selection, prompt,
+3. Time to first token: `services.rag.answer.stream_answer` on the demo collection (retrieval, sentence selection,
+prompt,
    generation) until the first non-empty answer text vs the model's own first token for the same prompt
    (`generate` with a streamer, the same SmolLM2-135M-Instruct, warm), median of `runs` (goal: <= 1.3x).
 """
@@ -38,9 +39,9 @@ def _p(values: list[float], q: float) -> float:
 
 
 def bench_ingest(copies: int, runs: int, tmp: Path) -> dict:
-    from services import rag
-    from services.rag_chunk import chunk_sections
-    from services.rag_extract import extract
+    from services.rag import answer as rag
+    from services.rag.chunk import chunk_sections
+    from services.rag.extract import extract
 
     sources = sorted((ROOT / "bench" / "rag_eval" / "docs").glob("*.md")) + sorted(
         (ROOT / "assets" / "docs").glob("*.md")
@@ -77,7 +78,7 @@ def bench_ingest(copies: int, runs: int, tmp: Path) -> dict:
 
 
 def _synthetic_texts(n: int, seed: int = 0) -> list[str]:
-    from services.rag_index import words
+    from services.rag.index import words
 
     vocabulary = sorted(set(words(" ".join(p.read_text() for p in (ROOT / "assets" / "docs").glob("*.md")))))
     rng = random.Random(seed)
@@ -87,7 +88,7 @@ def _synthetic_texts(n: int, seed: int = 0) -> list[str]:
 def bench_latency(sizes: list[int], queries: int) -> list[dict]:
     import faiss
 
-    from services import rag_index
+    from services.rag import index as rag_index
 
     rng = np.random.default_rng(0)
     out = []
@@ -152,8 +153,9 @@ def bench_latency(sizes: list[int], queries: int) -> list[dict]:
 def bench_first_token(runs: int) -> dict:
     from transformers import TextIteratorStreamer
 
-    from services import loading, rag
+    from services.models import loading
     from services.pipelines.chat import encode_prompt, generation_kwargs
+    from services.rag import answer as rag
 
     question = "How do I fine-tune a model on my own data?"
     owner = "bench:ttft"

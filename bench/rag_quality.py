@@ -22,7 +22,7 @@ EVAL = ROOT / "bench" / "rag_eval"
 
 def evaluate(chunk_size: int, overlap: int, top_k: int, sentences: int, full: bool, answers: bool, limit: int | None,
              weight: float = 0.5, verbose: bool = False, oracle: bool = False) -> dict:  # fmt: skip
-    from services import rag
+    from services.rag import answer as rag
 
     questions = [json.loads(line) for line in (EVAL / "questions.jsonl").read_text().splitlines() if line.strip()]
     questions = questions[:limit] if limit else questions
@@ -83,7 +83,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int)
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args()
-    from services import rag
+    from services.rag import answer as rag
 
     rag.PROMPT_SENTENCES, rag.WORD_BONUS, rag.PROMPT_STYLE = args.sentences, args.bonus, args.style
     rag.PROMPT_EXAMPLE, rag.PROMPT_ORDER, rag.NUMBER_BONUS = args.example, args.order, args.number_bonus

@@ -49,7 +49,7 @@ def time_build(runs: int) -> tuple[list[float], bool]:
 
 
 def time_model_fetch(runs: int, model: str = "all-minilm-l6-v2", task: str = "feature-extraction"):
-    from services import loading
+    from services.models import loading
 
     first = []
     for _ in range(runs):
@@ -77,7 +77,7 @@ def main() -> None:
     builds, heavy = time_build(args.runs)
     print(f"import app               median {_median_ms(imports):8.0f} ms  (fresh interpreter, n={args.runs})")
     print(f"build_app()              median {_median_ms(builds):8.1f} ms  (goal < 2000 ms; torch imported: {heavy})")
-    from services import packs
+    from services.models import packs
 
     packs.ensure_ready("smollm2-135m-instruct")  # conversion is a one-off; the benchmark measures loads
     for model, task in (("all-minilm-l6-v2", "feature-extraction"), ("smollm2-135m-instruct", "text-generation")):

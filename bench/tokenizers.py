@@ -6,7 +6,7 @@ Texts are built deterministically from the bundled corpus (assets/corpus/*.txt: 
 languages and scripts, emoji, code): its paragraphs (lines, for training) are shuffled with a fixed seed and
 repeated, then cut to an exact number of characters.
 
-1. Tokenizing 1,000,000 characters: `services.tokenizers.tokenize(tok, text)` vs the tokenizer's own call with
+1. Tokenizing 1,000,000 characters: `services.tokenizers.analysis.tokenize(tok, text)` vs the tokenizer's own call with
    offsets, ``load_tokenizer(tok).hf(text, return_offsets_mapping=True)`` (the baseline), for the packaged
    all-minilm-l6-v2 (WordPiece), smollm2-135m-instruct (byte-level BPE) and unigram-demo (Unigram); warm, measured
    in alternation (AB BA ...), median of `runs` each (goal: ratio <= 2.0).
@@ -15,10 +15,11 @@ repeated, then cut to an exact number of characters.
    many as the server drew, so the count is final) and the counts say "20,000" characters, and a frame has been
    drawn. Two different texts alternate so each run really changes the view. Median of `runs` (goal: under 1 s),
    split into click -> server, the server's request, and reply -> drawn. Also the server-side part alone,
-   `services.tokenizers.analyze` + `tabs.tokenizers_view.spans_html` (and everything the callback draws), and the
+   `services.tokenizers.analysis.analyze` + `tabs.tokenizers.view.spans_html` (and everything the callback draws),
+   and the
    size of the HTML.
 3. Training an 8,000-token byte-level BPE on 5,000,000 characters (a temporary .txt file):
-   `services.tokenizer_training.train` (which also saves the folder) vs the `tokenizers` library with exactly the
+   `services.tokenizers.training.train` (which also saves the folder) vs the `tokenizers` library with exactly the
    same tokenizer and trainer (`build_tokenizer`), once with its own file reader ``tokenizer.train([path])`` and
    once with ``train_from_iterator`` over the file's lines in batches of 1,000. Median of `train_runs`
    (goal: <= 1.1x the faster baseline).
@@ -104,7 +105,7 @@ def best_of(repeats: int, measure) -> tuple:
 
 
 def bench_tokenize(runs: int, repeats: int) -> list[dict]:
-    from services import tokenizers as tk
+    from services.tokenizers import analysis as tk
 
     text = corpus_text(1_000_000)
     print(f"1. {len(text):,} characters ({len(text.encode('utf-8')):,} bytes UTF-8), median of {runs}, warm")
@@ -133,8 +134,8 @@ def _ratio(medians: list[float]) -> tuple[float, float, float]:
 
 
 def bench_view_server(texts: list[str], runs: int, repeats: int) -> dict:
-    from services import tokenizers as tk
-    from tabs import tokenizers_view as view
+    from services.tokenizers import analysis as tk
+    from tabs.tokenizers import view
 
     loaded = tk.load_tokenizer(VIEW_TOKENIZER)
 
@@ -202,7 +203,7 @@ def bench_view_browser(texts: list[str], chips: list[int], runs: int, repeats: i
     from playwright.sync_api import sync_playwright
 
     import app as app_module
-    from services.jobs import JobManager
+    from services.jobs.manager import JobManager
 
     assert chips[0] != chips[1], "the two texts must draw different views"
     manager = JobManager.from_settings()
@@ -288,7 +289,7 @@ def bench_view_browser(texts: list[str], chips: list[int], runs: int, repeats: i
 
 
 def bench_training(runs: int, repeats: int) -> dict:
-    from services.tokenizer_training import TokenizerTrainConfig, build_tokenizer, train
+    from services.tokenizers.training import TokenizerTrainConfig, build_tokenizer, train
 
     work = Path(tempfile.mkdtemp(prefix="bench-tokenizers-"))
     path = work / "corpus.txt"
@@ -366,7 +367,7 @@ def main() -> None:
 
     transformers.logging.set_verbosity_error()  # "sequence longer than 512" is expected for 1 MB
     header()
-    from services import tokenizers as tk
+    from services.tokenizers import analysis as tk
 
     tk.warm_up()
     results: dict = {}

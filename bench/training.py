@@ -39,7 +39,7 @@ import numpy as np
 from datasets import load_dataset
 from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding,
                           Trainer, TrainingArguments, default_data_collator)
-from services import packs
+from services.models import packs
 
 rows, pad, out = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 location = str(packs.ensure_ready("all-minilm-l6-v2"))
@@ -149,8 +149,8 @@ def bench_padding(runs: int, rows: int) -> dict:
 def bench_memory(rows: int) -> dict:
     import psutil
 
-    from services.config import get_settings
-    from services.jobs import JobManager
+    from services.core.config import get_settings
+    from services.jobs.manager import JobManager
 
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["PLAYGROUND_HOME"] = str(Path(tmp) / "home")
@@ -160,7 +160,7 @@ def bench_memory(rows: int) -> dict:
         # baseline is the app's and only what the job adds is measured.
         import transformers.pipelines  # noqa: F401
 
-        from services.jobs import launcher_command
+        from services.jobs.manager import launcher_command
 
         launcher_command("services", [])  # asks torch for the GPU count, as submitting a job does
         me = psutil.Process()

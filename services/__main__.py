@@ -17,7 +17,7 @@
                                                  push a folder or file to the Hub (token: HF_TOKEN); prints
                                                  {"url", "commit", ...}
     python -m services train CONFIG.yaml         fine-tune a model; writes the model, metrics.json, README.md, job.yaml
-                                                 and events.jsonl to output_dir (see services.training_config)
+                                                 and events.jsonl to output_dir (see services.training.config)
     python -m services rag ingest --collection NAME FILE...   index documents (a job in the app)
     python -m services rag ask --collection NAME QUESTION [--top-k K]
                                                  prints {"answer", "citations": [{"source", "text", "score", "page"}]}
@@ -25,7 +25,7 @@
                                                  a Gradio demo Space for a model on the Hub; prints {"url", ...}
     python -m services train-tokenizer CONFIG.yaml
                                                  train a BPE / WordPiece / Unigram tokenizer (see
-                                                 services.tokenizer_training.TokenizerTrainConfig)
+                                                 services.tokenizers.training.TokenizerTrainConfig)
 
 A user mistake prints one sentence on stderr and exits with status 2. The CLI acts as its own owner,
 ``cli:<login name>``; `--owner` picks another (for example to look at the jobs a browser session started).
@@ -40,7 +40,7 @@ import logging
 import os
 import sys
 
-from services.errors import PlaygroundError
+from services.core.errors import PlaygroundError
 
 
 def _default_owner() -> str:
@@ -56,22 +56,22 @@ def _print(data) -> None:
 
 
 def cmd_info(args: argparse.Namespace) -> None:
-    from services.system import describe
+    from services.core.system import describe
 
     _print(describe())
 
 
 def cmd_models(args: argparse.Namespace) -> None:
-    from services.models import catalog
+    from services.models.catalog import catalog
 
     available_only = None if not args.all else False
     _print([e.to_dict() for e in catalog(args.task, owner=args.owner, available_only=available_only)])
 
 
 def cmd_prepare(args: argparse.Namespace) -> None:
-    from services.events import EventWriter
-    from services.loading import load
-    from services.models import resolve
+    from services.jobs.events import EventWriter
+    from services.models.catalog import resolve
+    from services.models.loading import load
 
     events = EventWriter()
     task = args.task or (resolve(args.model, args.owner).tasks or ("feature-extraction",))[0]
@@ -111,7 +111,7 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 
 def _manager():
-    from services.jobs import JobManager
+    from services.jobs.manager import JobManager
 
     # Read-only use: do not recover (or otherwise touch) jobs that a running app owns.
     return JobManager.from_settings(recover=False)
@@ -119,7 +119,7 @@ def _manager():
 
 def cmd_jobs(args: argparse.Namespace) -> None:
     if args.action == "clear":
-        from services.jobs_cleanup import clear_finished
+        from services.jobs.cleanup import clear_finished
 
         _print(clear_finished(_manager(), args.owner))
         return
@@ -134,28 +134,28 @@ def cmd_job(args: argparse.Namespace) -> None:
 
 
 def cmd_tokenizers(args: argparse.Namespace) -> None:
-    from services.tokenizers import catalog
+    from services.tokenizers.analysis import catalog
 
     _print([e.to_dict() for e in catalog(args.owner)])
 
 
 def cmd_tokenize(args: argparse.Namespace) -> None:
-    from services.tokenizers import tokenize
+    from services.tokenizers.analysis import tokenize
 
     _print(tokenize(args.tokenizer, args.text, add_special_tokens=not args.no_special_tokens, owner=args.owner))
 
 
 def cmd_decode(args: argparse.Namespace) -> None:
-    from services.tokenizer_tools import decode
+    from services.tokenizers.tools import decode
 
     _print(decode(args.tokenizer, args.ids, skip_special_tokens=args.skip_special_tokens, owner=args.owner))
 
 
 def cmd_train_tokenizer(args: argparse.Namespace) -> None:
-    from services.events import EventWriter, install_cancel_handler
-    from services.tokenizer_jobs import load_config
-    from services.tokenizer_training import train
-    from services.tokenizers import tokenizers_root
+    from services.jobs.events import EventWriter, install_cancel_handler
+    from services.tokenizers.analysis import tokenizers_root
+    from services.tokenizers.jobs import load_config
+    from services.tokenizers.training import train
 
     events = EventWriter()
     cancel = install_cancel_handler()
@@ -166,17 +166,17 @@ def cmd_train_tokenizer(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from services.events import install_cancel_handler
-    from services.training import train
-    from services.training_config import TrainConfig
+    from services.jobs.events import install_cancel_handler
+    from services.training.config import TrainConfig
+    from services.training.train import train
 
     install_cancel_handler()  # Cancel (SIGTERM) saves a checkpoint and stops
     _print(train(TrainConfig.from_yaml(args.config), owner=args.owner))
 
 
 def cmd_rag(args: argparse.Namespace) -> None:
-    from services import rag
-    from services.events import EventWriter
+    from services.jobs.events import EventWriter
+    from services.rag import answer as rag
 
     if args.rag_command == "ingest":
         events = EventWriter()
@@ -184,7 +184,7 @@ def cmd_rag(args: argparse.Namespace) -> None:
         if args.dataset:
             summary = rag.ingest_dataset(args.collection, args.dataset, args.column, args.owner, **options)
         elif args.files:
-            from services.uploads import discard
+            from services.core.uploads import discard
 
             summary = rag.ingest(args.collection, args.files, args.owner, **options)
             discard(args.files, args.owner)  # the copies staged for this job (a failed one keeps them, to retry)
@@ -198,8 +198,8 @@ def cmd_rag(args: argparse.Namespace) -> None:
 
 
 def cmd_push(args: argparse.Namespace) -> None:
-    from services.events import EventWriter
-    from services.hub import push
+    from services.hub.push import push
+    from services.jobs.events import EventWriter
 
     events = EventWriter()
     result = push(
@@ -222,8 +222,8 @@ def cmd_push(args: argparse.Namespace) -> None:
 def cmd_demo_space(args: argparse.Namespace) -> None:
     import tempfile
 
-    from services.events import EventWriter
-    from services.spaces import create_demo_space
+    from services.hub.spaces import create_demo_space
+    from services.jobs.events import EventWriter
 
     events = EventWriter()
     with tempfile.TemporaryDirectory(prefix="space-") as folder:
@@ -288,7 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--message", help="the commit message")
     p.add_argument("--tag", help="tag the new commit (e.g. v1)")
     p.add_argument("--new-repo", action="store_true", help="refuse to write into a repo that already exists")
-    p = add("train", cmd_train, "Fine-tune a model from a YAML config (see services.training_config.TrainConfig).")
+    p = add("train", cmd_train, "Fine-tune a model from a YAML config (see services.training.config.TrainConfig).")
     p.add_argument("config", help="YAML with task, model, dataset, max_length, training, output_dir, ...")
     p = add("rag", cmd_rag, "Index documents into a collection, or ask it a question.")
     rag_sub = p.add_subparsers(dest="rag_command", required=True)

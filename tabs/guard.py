@@ -6,7 +6,7 @@ requests that the app refuses a moment later still slowed everyone else's `/run`
 because each one went through Gradio's Python. So a request the app refuses for a cap or a quota (`penalize`)
 costs its visitor `REFUSAL_COST` requests of their allowance: someone who keeps asking for what they may not have
 is slowed down at the door, while a script sending ordinary requests back to back is not. A visitor is their owner
-cookie, else their address (on a Space, the address the Space's proxy saw); the limits are `services.limits`
+cookie, else their address (on a Space, the address the Space's proxy saw); the limits are `services.core.limits`
 (PLAYGROUND_MAX_REQUEST_MB, PLAYGROUND_REQUESTS_PER_S, PLAYGROUND_UPLOAD_MB_PER_HOUR).
 """
 
@@ -18,8 +18,8 @@ import threading
 import time
 from collections import OrderedDict
 
-from services.config import get_settings
-from services.limits import get_limits
+from services.core.config import get_settings
+from services.core.limits import get_limits
 
 OWNER_COOKIE = "hfpg_owner"  # the browser's private owner id (set by tabs.session.OwnerCookieMiddleware)
 _COUNTED = ("/queue/join", "/call/", "/run/", "/upload")  # work submitted; page assets and streams are free

@@ -7,7 +7,7 @@ import os
 
 import gradio as gr
 
-from services.system import describe
+from services.core.system import describe
 
 
 def oauth_enabled() -> bool:

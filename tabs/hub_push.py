@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from services.hub import PushError, check_folder, is_valid_repo_id
-from services.jobs import JobManager
-from services.limits import check_text
-from services.push_check import check_online, offline_reason
+from services.core.limits import check_text
+from services.hub.check import check_online, offline_reason
+from services.hub.push import PushError, check_folder, is_valid_repo_id
+from services.jobs.manager import JobManager
 from tabs.header import oauth_enabled
 from tabs.jobs import detail_html
 from tabs.session import friendly, owner_of
@@ -116,7 +116,7 @@ def _secret(typed: str, oauth: gr.OAuthToken | None) -> str:
 
 def build_space(manager: JobManager, push: PushPanel, model_id: gr.State) -> gr.HTML:
     """ "Create a demo Space" for a model pushed with `push`: a Gradio app that serves it, as a new Space repo."""
-    from services.spaces import space_name_for, task_of
+    from services.hub.spaces import space_name_for, task_of
 
     with gr.Accordion("Create a demo Space", open=False):
         gr.Markdown(
@@ -154,7 +154,7 @@ def build_space(manager: JobManager, push: PushPanel, model_id: gr.State) -> gr.
         if "/" not in space or not is_valid_repo_id(space):
             raise PushError("Type the Space as NAMESPACE/NAME, for example your-name/my-model-demo.")
         secret = _secret(typed, oauth)
-        from services.models import resolve
+        from services.models.catalog import resolve
 
         task = task_of(resolve(value, owner).location)
         args = ["demo-space", "--owner", owner, repo, "--task", task, "--space-id", space]

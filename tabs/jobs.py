@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from services.hub import has_env_token
-from services.jobs import JobManager, public_view
-from services.jobs_cleanup import clear_finished
-from services.jobstore import JobRecord
-from services.push_check import check_online
+from services.hub.check import check_online
+from services.hub.push import has_env_token
+from services.jobs.cleanup import clear_finished
+from services.jobs.manager import JobManager, public_view
+from services.jobs.store import JobRecord
 from tabs.session import friendly, owner_of
 
 _STATUS_ICON = {
@@ -81,7 +81,8 @@ def rows(records: list[JobRecord]) -> list[list[str]]:
 
 
 def public(record: JobRecord) -> dict:
-    """A job as API clients and the page see it (`services.jobs.public_view`: no paths, commands or owner ids)."""
+    """A job as API clients and the page see it (`services.jobs.manager.public_view`: no paths, commands or owner
+    ids)."""
     return public_view(record)
 
 
@@ -102,7 +103,7 @@ def start_again(manager: JobManager, job_id: str, owner: str, oauth: gr.OAuthTok
         elif not has_env_token():
             raise gr.Error("This push used a token typed for it only, which is not kept: push again from its tab.")
     if record.kind == "train":  # continues from the last checkpoint it saved, when there is one
-        from services.training_jobs import retry
+        from services.training.jobs import retry
 
         return retry(manager, record, owner, env)
     return manager.retry(record.id, owner, env)

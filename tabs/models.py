@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from services import models
-from services.jobs import JobManager
+from services.jobs.manager import JobManager
+from services.models import catalog as models
 from services.pipelines.download import trained_zip
 from tabs.session import friendly, owner_of
 

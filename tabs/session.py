@@ -23,11 +23,11 @@ from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 
-from services.config import get_settings
-from services.errors import PlaygroundError
-from services.limits import LimitExceeded, check_count
-from services.redact import scrub
-from services.uploads import NOT_YOURS, uploads_root
+from services.core.config import get_settings
+from services.core.errors import PlaygroundError
+from services.core.limits import LimitExceeded, check_count
+from services.core.redact import scrub
+from services.core.uploads import NOT_YOURS, uploads_root
 from tabs.guard import OWNER_COOKIE, penalize
 
 logger = logging.getLogger(__name__)

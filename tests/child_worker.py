@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from services.events import EventWriter, cancel_requested, install_cancel_handler
+from services.jobs.events import EventWriter, cancel_requested, install_cancel_handler
 
 
 def main() -> int:

@@ -38,7 +38,7 @@ def tiny_models() -> dict[str, Path]:
 @pytest.fixture
 def settings(tmp_path, monkeypatch):
     """Fresh settings with PLAYGROUND_HOME in this test's own folder."""
-    from services.config import get_settings
+    from services.core.config import get_settings
 
     monkeypatch.setenv("PLAYGROUND_HOME", str(tmp_path / "home"))
     get_settings.cache_clear()
@@ -48,7 +48,7 @@ def settings(tmp_path, monkeypatch):
 
 @pytest.fixture
 def manager(settings):
-    from services.jobs import JobManager
+    from services.jobs.manager import JobManager
 
     m = JobManager.from_settings()
     yield m
@@ -73,8 +73,8 @@ def _free_port() -> int:
 def live_app():
     """The real app, launched once on a free loopback port for the API and browser layers; yields its URL."""
     import app as app_module
-    from services.config import get_settings
-    from services.jobs import JobManager
+    from services.core.config import get_settings
+    from services.jobs.manager import JobManager
 
     get_settings.cache_clear()
     manager = JobManager.from_settings()
@@ -87,7 +87,7 @@ def live_app():
     yield {"url": f"http://127.0.0.1:{port}/", "manager": manager}
     manager.shutdown(timeout=10)
     demo.close()
-    from services.loading import model_cache
+    from services.models.loading import model_cache
 
     model_cache().settle(timeout=120)  # a page load may have started one: let it end before the interpreter does
 

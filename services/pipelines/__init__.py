@@ -9,7 +9,7 @@ were removed in v5: `qa` and `seq2seq` re-implement the 4.x runners over the Aut
 chat models summarize and translate through their chat template. Sentence-embedding models (like the packaged
 MiniLM) also do sentence similarity and an embedding-based zero-shot classification.
 
-Every entry point checks its inputs and settings against the caps of `services.limits` (`caps`) before a model
+Every entry point checks its inputs and settings against the caps of `services.core.limits` (`caps`) before a model
 is loaded: text length, how many texts, labels and sentences, tokens to generate, beams, top_k; every generation
 is bounded in time.
 """
@@ -23,16 +23,16 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from services import loading
-from services.errors import PlaygroundError, TaskMismatch
-from services.limits import courtesy
-from services.models import canonical_task, describe_tasks
+from services.core.errors import PlaygroundError, TaskMismatch
+from services.core.limits import courtesy
+from services.models import loading
+from services.models.catalog import canonical_task, describe_tasks
 from services.pipelines import caps
 
 logger = logging.getLogger(__name__)
 
 _TRANSLATION_TASK = re.compile(r"^translation_([a-z]{2,3})_to_([a-z]{2,3})$")
-# Tasks that generate token by token (long); the others are quick and go first (`services.limits.courtesy`).
+# Tasks that generate token by token (long); the others are quick and go first (`services.core.limits.courtesy`).
 GENERATIVE = frozenset({"text-generation", "summarization", "translation"})
 _STILL_IN_V5 = {"text-classification", "token-classification", "fill-mask", "feature-extraction", "text-generation"}
 WINDOW_CAP_TOKENS = 16_384  # NER windows cover this much of a long text; beyond it a request would take minutes
@@ -103,7 +103,7 @@ def load_for(task: str, model: str, **options: Any) -> loading.LoadedModel:
     task = canonical_task(task)
     if task != "zero-shot-classification":
         return loading.load(model, task, **options)
-    from services.models import resolve
+    from services.models.catalog import resolve
 
     tasks = resolve(model, options.get("owner")).tasks
     if "text-classification" not in tasks and "sentence-similarity" in tasks:
@@ -330,7 +330,7 @@ def _seq2seq_task(loaded: loading.LoadedModel, task: str, inputs: Any, params: d
 
 
 def _tasks_of(loaded: loading.LoadedModel) -> tuple[str, ...]:
-    from services.models import tasks_for_config
+    from services.models.catalog import tasks_for_config
 
     return tasks_for_config(loaded.model.config.to_dict())
 

@@ -1,4 +1,5 @@
-"""The caps every pipeline entry point applies before a model is loaded or run, with the numbers of `services.limits`.
+"""The caps every pipeline entry point applies before a model is loaded or run, with the numbers of
+`services.core.limits`.
 
 How long a text may be, how many texts, labels and sentences one call may send, and the generation settings
 (tokens to add, beams, top_k). A request above a cap is refused with a `LimitExceeded` whose sentence names the cap.
@@ -10,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.errors import PlaygroundError
-from services.limits import LimitExceeded, check_count, check_number, check_text, get_limits
+from services.core.errors import PlaygroundError
+from services.core.limits import LimitExceeded, check_count, check_number, check_text, get_limits
 
 # Generation settings that cost tokens or beams: (name, the cap's field in Limits, minimum).
 _GENERATION_NUMBERS = (

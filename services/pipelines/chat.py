@@ -3,7 +3,7 @@ summarization and translation (how a chat model such as the packaged SmolLM2 doe
 
 Chat models get their own chat template; base models (GPT-2 style) get a plain prompt. A prompt longer than the
 model reads keeps its end (a conversation its newest messages); every generation is bounded in tokens, beams and
-time by the caps of `services.limits` (`caps`).
+time by the caps of `services.core.limits` (`caps`).
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from services.errors import PlaygroundError
-from services.limits import check_number, courtesy
-from services.loading import LoadedModel
+from services.core.errors import PlaygroundError
+from services.core.limits import check_number, courtesy
+from services.models.loading import LoadedModel
 from services.pipelines import caps
 
 LANGUAGES = {
@@ -109,7 +109,7 @@ PROMPT_CAP_TOKENS = 2048
 def fit_text(loaded: LoadedModel, text: str, reserve: int, keep_end: bool = False, budget: int | None = None) -> str:
     """The part of `text` that fits in the model's context with `reserve` tokens to spare (or in `budget` tokens):
     its beginning (a text to summarize), or with `keep_end` its end (a prompt to continue)."""
-    from services.loading import token_limit
+    from services.models.loading import token_limit
 
     if budget is None:
         budget = max(min(token_limit(loaded.model.config, loaded.tokenizer), PROMPT_CAP_TOKENS + reserve) - reserve, 1)
@@ -125,7 +125,7 @@ def fit_messages(loaded: LoadedModel, messages: list[dict], reserve: int, chat: 
     """The newest messages of a conversation that fit the model's context (as `fit_text` measures it) with
     `reserve` tokens to spare: the oldest turns after the system prompt go first, then the last message keeps its
     end. A conversation that fits is returned as it is."""
-    from services.loading import token_limit
+    from services.models.loading import token_limit
 
     budget = max(min(token_limit(loaded.model.config, loaded.tokenizer), PROMPT_CAP_TOKENS + reserve) - reserve, 1)
     if sum(len(m["content"]) + 16 for m in messages) <= budget:

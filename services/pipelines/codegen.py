@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from services import models, packs
+from services.models import catalog as models
+from services.models import packs
 
 
 def _model_ref(model_id: str, owner: str | None) -> tuple[str, str]:

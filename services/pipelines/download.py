@@ -11,8 +11,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from services import models
-from services.errors import PlaygroundError
+from services.core.errors import PlaygroundError
+from services.models import catalog as models
 
 # Top-level entries of a trained model's folder that are not part of the model.
 LEFT_OUT = frozenset({"checkpoints", "job.yaml", "events.jsonl", "playground-model.json"})

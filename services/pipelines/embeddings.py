@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from services.errors import PlaygroundError
-from services.limits import LimitExceeded
-from services.loading import LoadedModel
+from services.core.errors import PlaygroundError
+from services.core.limits import LimitExceeded
+from services.models.loading import LoadedModel
 
 _HYPOTHESIS = "This text is about {}."
 MIN_TEMPERATURE = 0.001  # at 0 the softmax divides by zero (NaN scores); below 0.001 every score is 0 or 1 already
@@ -19,7 +19,7 @@ MIN_TEMPERATURE = 0.001  # at 0 the softmax divides by zero (NaN scores); below 
 
 def is_embedding_model(loaded: LoadedModel) -> bool:
     """True for models without a task head (sentence-transformers folders and bare encoders)."""
-    from services.models import tasks_for_config
+    from services.models.catalog import tasks_for_config
 
     folder = Path(loaded.location)
     tasks = tasks_for_config(loaded.model.config.to_dict(), folder if folder.is_dir() else None)
@@ -31,7 +31,7 @@ def _model_file(loaded: LoadedModel, name: str) -> Path | None:
     local = Path(loaded.location) / name
     if local.exists():
         return local
-    from services import hub
+    from services.hub import push as hub
 
     return hub.model_file(loaded.location, name) if not Path(loaded.location).is_dir() else None
 
@@ -149,7 +149,7 @@ def zero_shot(
 def cut_notice(loaded: LoadedModel, task: str, inputs: str | dict) -> str | None:
     """A sentence naming the texts longer than the model reads (similarity: the source and each sentence;
     zero-shot: the text), which `truncation=True` cut to their first tokens; None when nothing was cut."""
-    from services.loading import token_limit
+    from services.models.loading import token_limit
 
     if task == "sentence-similarity" and isinstance(inputs, dict):
         named = [("The source sentence", inputs.get("source_sentence", ""))]

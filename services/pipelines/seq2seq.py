@@ -21,7 +21,7 @@ recorded with 4.57 in ``tests/data/seq2seq/golden.json``). What 4.x did, and the
 Where it differs: lists run in padded batches (`batch_size`, 8 by default; 4.x ran one text at a time), inputs are
 truncated by default (4.x's default was not to), a tokenizer without a `model_max_length` truncates at the model's
 `max_position_embeddings` (4.x crashed past it), and empty or blank texts are refused with a `ValueError`. The caps
-of `services.limits` apply: generation settings (new tokens, beams, returned sequences), the time a generation may
+of `services.core.limits` apply: generation settings (new tokens, beams, returned sequences), the time a generation may
 run (`max_time`), and without truncation an input of at most `sequence_tokens` tokens.
 4.x skipped a second merge of the model's generation defaults for generation configs saved before 4.50; that
 only mattered when task settings put a value back to the library default, and here the merge always happens.
@@ -32,7 +32,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from services.limits import LimitExceeded, get_limits
+from services.core.limits import LimitExceeded, get_limits
 from services.pipelines import caps
 
 logger = logging.getLogger(__name__)

@@ -131,6 +131,6 @@ TASK_SPECS: dict[str, TaskSpec] = {
 
 
 def spec(task: str) -> TaskSpec:
-    from services.models import canonical_task
+    from services.models.catalog import canonical_task
 
     return TASK_SPECS[canonical_task(task)]

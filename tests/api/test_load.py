@@ -43,7 +43,7 @@ def requests_for(tiny_models) -> list[tuple[str, str, str, str | None]]:
 
 
 def test_twenty_sessions_two_hundred_requests(live_app, tiny_models):
-    from services import loading
+    from services.models import loading
     from services.pipelines import run
 
     kinds = requests_for(tiny_models)

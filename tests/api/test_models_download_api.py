@@ -23,8 +23,8 @@ def owner_of_client(client) -> str:
 def test_the_owner_downloads_a_zip_that_loads_and_nobody_else_can(client, other_client, tiny_models, tmp_path):
     from transformers import pipeline
 
-    from services import models
-    from services.config import get_settings
+    from services.core.config import get_settings
+    from services.models import catalog as models
 
     folder = models.trained_root(owner_of_client(client)) / "my-sentiment"
     shutil.copytree(tiny_models["bert-classifier"], folder, dirs_exist_ok=True)

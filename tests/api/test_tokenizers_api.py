@@ -29,7 +29,7 @@ def assert_sentence(err: pytest.ExceptionInfo, *fragments: str) -> None:
 def test_tokenize_gives_the_autotokenizer_ids(client):
     from transformers import AutoTokenizer
 
-    from services.tokenizer_loading import load_tokenizer
+    from services.tokenizers.loading import load_tokenizer
 
     tokens = client.predict("all-minilm-l6-v2", "Hello world", True, api_name="/tokenize")
     expected = AutoTokenizer.from_pretrained(load_tokenizer("all-minilm-l6-v2").location)("Hello world")["input_ids"]

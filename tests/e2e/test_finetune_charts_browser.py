@@ -25,7 +25,7 @@ def _rows() -> list[dict]:
 def test_the_curves_are_readable(shots):
     from playwright.sync_api import expect
 
-    from tabs.finetune_charts import charts_html
+    from tabs.finetune.charts import charts_html
 
     with chromium_page("about:blank", height=700) as page:
         page.set_content(f"<body style='font-family:sans-serif;width:1100px'>{charts_html(_rows())}</body>")

@@ -248,7 +248,7 @@ def test_special_tokens_are_readable_in_the_vocabulary(page, shots):
 def test_decoding_a_lone_byte_piece_names_its_bytes(page, shots):
     from playwright.sync_api import expect
 
-    from services.tokenizers import tokenize
+    from services.tokenizers.analysis import tokenize
 
     first = tokenize("smollm2-135m-instruct", "🤗", add_special_tokens=False)[0]["id"]
     sub_tab(page, "Decode & round trip")

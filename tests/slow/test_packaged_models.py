@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from services import loading, packs
+from services.models import loading, packs
 
 pytestmark = pytest.mark.slow
 

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from services import batch
-from services.errors import PlaygroundError
+from services.core.errors import PlaygroundError
+from services.pipelines import batch
 
 ALICE = "anon:alice"
 

@@ -6,8 +6,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from services import config, jobs, jobs_child
-from services.owners import owner_dir, owner_key, safe_name
+from services.core import config
+from services.core.owners import owner_dir, owner_key, safe_name
+from services.jobs import child as jobs_child
+from services.jobs import manager as jobs
 
 
 def test_settings_come_from_the_environment(monkeypatch, tmp_path):

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from services.data_report import analyze, histogram
-from services.datasets import DatasetError, describe, load, sample_ids, split
+from services.data.report import analyze, histogram
+from services.data.sources import DatasetError, describe, load, sample_ids, split
 
 
 def test_the_bundled_samples_are_there_and_big_enough():

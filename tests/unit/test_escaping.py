@@ -6,10 +6,10 @@ from __future__ import annotations
 import gradio as gr
 import pytest
 
-from services.errors import PlaygroundError
-from tabs import pipelines_run
-from tabs.pipelines_form import ResultPanel
-from tabs.pipelines_view import MULTI_LABEL_NOTE
+from services.core.errors import PlaygroundError
+from tabs.pipelines import run as pipelines_run
+from tabs.pipelines.form import ResultPanel
+from tabs.pipelines.view import MULTI_LABEL_NOTE
 from tabs.session import friendly
 
 

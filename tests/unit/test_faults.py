@@ -8,8 +8,9 @@ import time
 
 import pytest
 
-from services import training_jobs, uploads
-from services.training_config import TrainConfig
+from services.core import uploads
+from services.training import jobs as training_jobs
+from services.training.config import TrainConfig
 from tests.unit.test_training import write_csv
 
 OWNER = "anon:retry"
@@ -92,7 +93,7 @@ def test_discard_only_touches_the_owners_staging_folders(settings, tmp_path):
 
 @pytest.mark.slow
 def test_a_finished_ingest_job_leaves_no_staged_copy(manager, settings):
-    from services import rag
+    from services.rag import answer as rag
 
     source = settings.home.parent / "note.md"
     source.write_text("# Note\n\nThe meeting is on Tuesday at noon in room 4.\n")

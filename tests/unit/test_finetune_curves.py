@@ -16,7 +16,7 @@ def rows(series: str, points: list[tuple[int, float]], per_epoch: int = 10) -> l
 
 
 def test_two_evaluations_at_one_step_keep_the_last(manager):
-    from services.training_jobs import curves
+    from services.training.jobs import curves
 
     def work(ctx):
         ctx.metrics({"loss": 0.7, "epoch": 0.5}, step=5)
@@ -31,7 +31,7 @@ def test_two_evaluations_at_one_step_keep_the_last(manager):
 
 
 def test_overfitting_is_named_with_its_epoch():
-    from services.training_curves import overfit_epoch, overfit_note
+    from services.training.curves import overfit_epoch, overfit_note
 
     evals = rows("eval_loss", [(10, 0.50), (20, 0.42), (30, 0.47), (40, 0.55)])
     train = rows("loss", [(5, 0.9), (15, 0.5), (25, 0.3), (35, 0.2)])
@@ -49,13 +49,13 @@ def test_overfitting_is_named_with_its_epoch():
     ],
 )
 def test_no_overfitting_sentence_without_the_pattern(evals, train):
-    from services.training_curves import overfit_note
+    from services.training.curves import overfit_note
 
     assert overfit_note(rows("eval_loss", evals) + rows("loss", train)) is None
 
 
 def test_equal_accuracy_and_f1_are_both_drawn_and_told_apart():
-    from tabs.finetune_charts import chart_html
+    from tabs.finetune.charts import chart_html
 
     points = [(10, 0.81), (20, 0.88), (30, 0.90)]
     svg = chart_html("Evaluation", rows("eval_accuracy", points) + rows("eval_f1", points))
@@ -67,7 +67,7 @@ def test_equal_accuracy_and_f1_are_both_drawn_and_told_apart():
 
 
 def test_axis_ticks_are_round_numbers():
-    from tabs.finetune_charts import chart_html, nice_ticks, tick_text
+    from tabs.finetune.charts import chart_html, nice_ticks, tick_text
 
     ticks = nice_ticks(0.31, 0.88)
     gaps = {round(b - a, 9) for a, b in itertools.pairwise(ticks)}
@@ -80,7 +80,7 @@ def test_axis_ticks_are_round_numbers():
 
 
 def test_one_step_is_shown_as_values_not_a_chart():
-    from tabs.finetune_charts import chart_html
+    from tabs.finetune.charts import chart_html
 
     card = chart_html("Evaluation", rows("eval_accuracy", [(5, 0.9167)]) + rows("eval_f1", [(5, 0.9)]))
     assert "<svg" not in card and "5.000000" not in card
@@ -88,7 +88,7 @@ def test_one_step_is_shown_as_values_not_a_chart():
 
 
 def test_the_charts_carry_the_overfitting_sentence():
-    from tabs.finetune_charts import charts_html
+    from tabs.finetune.charts import charts_html
 
     evals = rows("eval_loss", [(10, 0.50), (20, 0.42), (30, 0.55)]) + rows(
         "eval_f1", [(10, 0.7), (20, 0.8), (30, 0.8)]
@@ -118,7 +118,7 @@ def test_progress_never_goes_back_and_a_cancelled_job_keeps_it(manager):
 def test_a_cancelled_training_reports_progress_on_the_same_scale(monkeypatch):
     from types import SimpleNamespace
 
-    from services import training_run
+    from services.training import run as training_run
 
     reported: list[float] = []
     events = SimpleNamespace(progress=lambda fraction, message="": reported.append(fraction))
@@ -136,7 +136,7 @@ def test_a_training_logs_each_evaluation_once(tmp_path, tiny_models, settings):
     """The final evaluation of the best model is not a point of the curves (it would sit on the last step)."""
     import json
 
-    from services.training import train
+    from services.training.train import train
     from tests.unit.test_training import config, write_csv
 
     texts = [("loved it", "positive"), ("hated it", "negative"), ("works well", "positive"), ("broken", "negative")]

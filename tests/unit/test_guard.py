@@ -1,6 +1,6 @@
 """The HTTP guard in front of Gradio (issue 13, items 4 and 5): oversized bodies and over-rate visitors are answered
 before Gradio reads anything; a visitor whose requests the app refuses for caps or quotas spends their allowance
-faster; quick runs and long generations share the CPU (`services.limits.courtesy`)."""
+faster; quick runs and long generations share the CPU (`services.core.limits.courtesy`)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from services.limits import courtesy, get_limits
+from services.core.limits import courtesy, get_limits
 from tabs import guard
 
 COOKIE = {"cookie": f"{guard.OWNER_COOKIE}={'a' * 43}"}
@@ -86,7 +86,7 @@ def test_refusals_spend_the_allowance_faster(monkeypatch):
 
 
 def test_without_a_cookie_a_visitor_is_their_address_and_on_a_space_the_proxys_last_hop(monkeypatch):
-    from services.config import get_settings
+    from services.core.config import get_settings
 
     scope = {"headers": [(b"x-forwarded-for", b"6.6.6.6, 1.2.3.4")], "client": ("10.0.0.9", 5)}
     assert guard.visitor_key(scope) == "ip:10.0.0.9"

@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from services.errors import PlaygroundError
-from services.hub import check_folder, push, resolve_token
+from services.core.errors import PlaygroundError
+from services.hub.push import check_folder, push, resolve_token
 
 
 @pytest.fixture
@@ -44,7 +44,7 @@ def test_the_environment_token_is_used_locally_but_never_on_a_space(monkeypatch,
     assert resolve_token(None) == "hf_from_the_environment"
     assert resolve_token("hf_typed_by_the_user") == "hf_typed_by_the_user"
     monkeypatch.setenv("SPACE_ID", "owner/space")
-    from services.config import get_settings
+    from services.core.config import get_settings
 
     get_settings.cache_clear()
     try:

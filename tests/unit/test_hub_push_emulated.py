@@ -1,4 +1,4 @@
-"""`services.hub.push` for real, against the local Hub emulator: each push downloaded back and compared,
+"""`services.hub.push.push` for real, against the local Hub emulator: each push downloaded back and compared,
 branches, private repos, the refusals said in words, and the token nowhere it should not be.
 
 The client is pointed at the emulator by patching what HF_ENDPOINT sets at import
@@ -16,9 +16,9 @@ import huggingface_hub.constants as hf_constants
 import pytest
 from huggingface_hub import ModelCard, snapshot_download
 
-from services.cards import write_tokenizer_card
-from services.errors import PlaygroundError
-from services.hub import push
+from services.core.errors import PlaygroundError
+from services.hub.cards import write_tokenizer_card
+from services.hub.push import push
 from tests.hub_emulator import Emulator, start_emulator
 
 ALICE = "hf_write_alice_token"
@@ -133,7 +133,7 @@ def test_refusals_are_sentences_and_nothing_is_lost(emu, model_dir, repo_id, tok
 def test_a_trained_tokenizer_is_pushed_and_loads_back(emu, tmp_path, settings):
     from transformers import AutoTokenizer
 
-    from services.tokenizer_training import TokenizerTrainConfig, train
+    from services.tokenizers.training import TokenizerTrainConfig, train
 
     folder = tmp_path / "tok"
     train(TokenizerTrainConfig(name="tok", model="bpe", vocab_size=300), folder)
@@ -211,9 +211,9 @@ def test_a_fine_tuned_model_is_pushed_with_its_card_and_loads_back(emu, tmp_path
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from services.cards import refresh_model_card
-    from services.training import train
-    from services.training_config import TrainConfig
+    from services.training.config import TrainConfig
+    from services.training.jobs import refresh_model_card
+    from services.training.train import train
 
     rows = "text,label\n" + "".join(f"good {i},pos\nbad {i},neg\n" for i in range(12))
     (tmp_path / "d.csv").write_text(rows)
@@ -247,8 +247,8 @@ def test_a_rag_collection_is_pushed_as_a_dataset_with_its_card(emu, tmp_path, se
     import numpy as np
     from huggingface_hub import DatasetCard
 
-    from services import rag
-    from services.cards import write_collection_card
+    from services.hub.cards import write_collection_card
+    from services.rag import answer as rag
 
     doc = Path(__file__).resolve().parents[2] / "bench" / "rag_eval" / "docs" / "nebuloscope.md"
     rag.ingest("instruments", [doc], "anon:sharer")

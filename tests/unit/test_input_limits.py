@@ -1,4 +1,5 @@
-"""Every tokenizer, pipeline and RAG entry point refuses input above its cap (services.limits) with a sentence that
+"""Every tokenizer, pipeline and RAG entry point refuses input above its cap (services.core.limits) with a sentence
+that
 names the cap, before any heavy work; input just under the cap passes. Caps are lowered through the environment
 where the default would make a test slow."""
 
@@ -8,13 +9,14 @@ import math
 
 import pytest
 
-from services import loading, rag
 from services import pipelines as pl
-from services import tokenizer_tools as tools
-from services import tokenizers as tk
-from services.errors import PlaygroundError
-from services.limits import LimitExceeded, get_limits
+from services.core.errors import PlaygroundError
+from services.core.limits import LimitExceeded, get_limits
+from services.models import loading
 from services.pipelines import caps, chat
+from services.rag import answer as rag
+from services.tokenizers import analysis as tk
+from services.tokenizers import tools
 
 MINILM, SMOL = "all-minilm-l6-v2", "smollm2-135m-instruct"
 
@@ -187,7 +189,7 @@ def test_batch_settings_are_an_object_or_its_json():
 
 
 def test_tokenizer_training_config_names_and_lists_are_capped():
-    from services.tokenizer_training import TokenizerTrainConfig
+    from services.tokenizers.training import TokenizerTrainConfig
 
     refused(lambda: TokenizerTrainConfig(name="n" * 201), "201", "200")
     refused(lambda: TokenizerTrainConfig(name="ok", special_tokens=[f"<t{i}>" for i in range(51)]), "51", "50")
@@ -361,7 +363,7 @@ def test_rag_history_keeps_the_newest_turns_within_prompt_chars():
 def test_the_form_offers_no_more_than_the_caps(limits):
     import gradio as gr
 
-    from tabs.pipelines_form import build_form
+    from tabs.pipelines.form import build_form
 
     limits(PLAYGROUND_MAX_NEW_TOKENS=100)
     with gr.Blocks():

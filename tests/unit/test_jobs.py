@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from services.errors import JobNotFound, PlaygroundError
-from services.jobs import JobCancelled, JobManager, redact
-from services.jobstore import JobRecord
+from services.core.errors import JobNotFound, PlaygroundError
+from services.jobs.manager import JobCancelled, JobManager, redact
+from services.jobs.store import JobRecord
 
 ALICE, BOB = "anon:alice", "anon:bob"
 
@@ -273,7 +273,7 @@ def test_a_child_killed_from_outside_is_not_blamed_on_memory(manager):
 
 
 def test_a_child_killed_by_the_oom_killer_is_explained(manager, monkeypatch):
-    from services import system
+    from services.core import system
 
     counts = iter([3, 4])  # the kernel's oom_kill counter, before and after the job
     monkeypatch.setattr(system, "oom_kills", lambda: next(counts))
@@ -320,7 +320,7 @@ def test_settings_that_mention_tokens_are_not_secrets(manager):
 
 
 def test_space_oauth_tokens_are_masked_too():
-    from services.jobs import mask
+    from services.jobs.manager import mask
 
     assert mask("Bearer hf_oauth_AbCdEfGhIjKlMnOpQrSt") == "Bearer hf_***"
 

@@ -24,7 +24,7 @@ def _bar(n: int, total: int = 272) -> str:
 
 
 def test_a_log_loses_terminal_codes_and_keeps_a_bar_in_its_last_state():
-    from services.redact import visible_log
+    from services.core.redact import visible_log
 
     lines = ["\x1b[1mStarting\x1b[0m", "\u241b[1mBold\u241b[0m too", _bar(0), _bar(136), _bar(272), "done",
              "Map: 5 examples [00:00, 12.3 examples/s]", "Map: 9 examples [00:01, 12.3 examples/s]",
@@ -35,7 +35,7 @@ def test_a_log_loses_terminal_codes_and_keeps_a_bar_in_its_last_state():
 
 
 def test_two_bars_one_after_the_other_are_both_kept():
-    from services.redact import visible_log
+    from services.core.redact import visible_log
 
     first, second = _bar(272), _bar(5, 5).replace("Loading weights", "Saving")
     assert visible_log([_bar(0), first, _bar(0, 5).replace("Loading weights", "Saving"), second]) == [first, second]
@@ -89,8 +89,8 @@ def _finished(manager, owner, status="succeeded", title="Done"):
 
 
 def test_clear_finished_deletes_only_the_callers_finished_jobs_and_their_files(manager, settings):
-    from services.jobs_cleanup import clear_finished
-    from services.owners import owner_dir
+    from services.core.owners import owner_dir
+    from services.jobs.cleanup import clear_finished
 
     done = [_finished(manager, ALICE, s) for s in ("succeeded", "failed", "cancelled")]
     interrupted = _finished(manager, ALICE)
@@ -123,8 +123,8 @@ def test_clear_finished_deletes_only_the_callers_finished_jobs_and_their_files(m
 
 
 def test_a_config_another_job_still_names_is_kept(manager, settings):
-    from services.jobs_cleanup import clear_finished
-    from services.owners import owner_dir
+    from services.core.owners import owner_dir
+    from services.jobs.cleanup import clear_finished
 
     config = owner_dir(settings.home / "configs", ALICE) / "shared.yaml"
     config.parent.mkdir(parents=True, exist_ok=True)
@@ -144,7 +144,7 @@ def test_a_config_another_job_still_names_is_kept(manager, settings):
 def test_the_cli_clears_finished_jobs(settings):
     import os
 
-    from services.jobs import JobManager
+    from services.jobs.manager import JobManager
 
     manager = JobManager.from_settings()
     job_id = _finished(manager, "cli:tester")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.hub import PushError
+from services.hub.push import PushError
 
 ALICE = "anon:alice"
 
@@ -22,7 +22,7 @@ def test_a_failed_push_is_not_started_again_while_offline(manager):
 
 
 def test_the_offline_sentence_is_given_only_when_offline(settings, monkeypatch):
-    from services import push_check
+    from services.hub import check as push_check
 
     assert push_check.offline_reason() == push_check.OFFLINE
     monkeypatch.setattr(type(settings), "offline", property(lambda self: False))

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from services import loading
-from services.errors import CorruptWeights, NotAModel, TaskMismatch, UnsafeWeights
+from services.core.errors import CorruptWeights, NotAModel, TaskMismatch, UnsafeWeights
+from services.models import loading
 
 
 @pytest.fixture
@@ -33,7 +33,7 @@ def fresh_cache(monkeypatch, settings):
     ],
 )
 def test_loads_the_right_head_on_the_chosen_device(fresh_cache, tiny_models, name, task, class_name):
-    from services.system import device_info
+    from services.core.system import device_info
 
     loaded = loading.load(str(tiny_models[name]), task)
     assert type(loaded.model).__name__ == class_name
@@ -138,8 +138,8 @@ def test_truncated_weights_are_explained(fresh_cache, tmp_path, tiny_models):
 
 
 def test_device_choice_respects_the_setting(monkeypatch, settings):
-    from services import system
-    from services.config import get_settings
+    from services.core import system
+    from services.core.config import get_settings
 
     monkeypatch.setenv("PLAYGROUND_DEVICE", "cpu")
     get_settings.cache_clear()

@@ -7,8 +7,8 @@ import shutil
 
 import pytest
 
-from services import models
-from services.errors import AccessDenied, ModelNotFound, ModelUnavailable, NotAModel
+from services.core.errors import AccessDenied, ModelNotFound, ModelUnavailable, NotAModel
+from services.models import catalog as models
 
 
 def test_catalog_offline_lists_only_available_packaged_models(settings):
@@ -95,7 +95,7 @@ def test_folders_inside_playground_home_are_off_limits(settings, tiny_models):
 
 
 def test_local_paths_can_be_turned_off(monkeypatch, settings, tiny_models):
-    from services.config import get_settings
+    from services.core.config import get_settings
 
     monkeypatch.setenv("PLAYGROUND_ALLOW_LOCAL_PATHS", "0")
     get_settings.cache_clear()

@@ -8,8 +8,8 @@ import zipfile
 
 import pytest
 
-from services import models
-from services.errors import ModelNotFound, PlaygroundError
+from services.core.errors import ModelNotFound, PlaygroundError
+from services.models import catalog as models
 from services.pipelines.codegen import snippet
 from services.pipelines.download import trained_zip
 

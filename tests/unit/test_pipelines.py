@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from services import loading
-from services.errors import PlaygroundError, TaskMismatch
+from services.core.errors import PlaygroundError, TaskMismatch
+from services.models import loading
 from services.pipelines import chat, plain, run
 
 TEXT = "the movie was very good and alice loved it in paris"
@@ -169,7 +169,7 @@ def test_seq2seq_models_summarize_and_translate_through_run():
     assert list(summary[0]) == ["summary_text"]
     french = run("translation_en_to_fr", str(data / "t5"), ["the river", "the sea"], max_new_tokens=6)
     assert len(french) == 2 and all(list(t) == ["translation_text"] for t in french)
-    from services.models import resolve
+    from services.models.catalog import resolve
 
     assert "translation" in resolve(str(data / "marian")).tasks, "Marian's MarianMTModel head translates"
 
@@ -185,7 +185,7 @@ def test_fill_mask_without_the_mask_token_names_it(tiny_models):
 
 
 def test_form_values_become_typed_settings():
-    from tabs.pipelines_form import ALL_SETTINGS, collect
+    from tabs.pipelines.form import ALL_SETTINGS, collect
 
     values = {name: None for name in ALL_SETTINGS} | {
         "text": "hello", "context": "", "labels": "", "sentences": "", "src_lang": "en", "tgt_lang": "fr",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from services.pipelines import input_notice, run
-from tabs import pipelines_view as view
+from tabs.pipelines import view
 
 LONG = "the movie was very good and i love it " * 40  # ~360 tokens; the tiny encoder reads 128
 SHORT = "the movie was good"

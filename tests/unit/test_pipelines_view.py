@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tabs import pipelines_view as view
+from tabs.pipelines import view
 
 
 def test_ner_marks_the_right_copy_of_a_repeated_word():

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from services.jobs import MAX_LOG_LINES, JobManager
-from services.jobslots import FairSlots
-from services.limits import LimitExceeded, get_limits, run_gate
+from services.core.limits import LimitExceeded, get_limits, run_gate
+from services.jobs.manager import MAX_LOG_LINES, JobManager
+from services.jobs.slots import FairSlots
 
 GREEDY, OTHER = "anon:greedy", "anon:other"
 

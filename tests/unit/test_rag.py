@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from services import rag
-from services.errors import PlaygroundError
-from services.rag_chunk import chunk_sections, sentences
-from services.rag_extract import ExtractError, Section, extract
-from services.rag_store import DEMO, Collection, CollectionError, history, new_chat, remember
+from services.core.errors import PlaygroundError
+from services.rag import answer as rag
+from services.rag.chunk import chunk_sections, sentences
+from services.rag.extract import ExtractError, Section, extract
+from services.rag.store import DEMO, Collection, CollectionError, history, new_chat, remember
 
 ROOT = Path(__file__).resolve().parents[2]
 EVAL_DOCS = ROOT / "bench" / "rag_eval" / "docs"
@@ -209,7 +209,7 @@ def test_answers_cite_their_sources_and_say_when_the_documents_do_not(eval_colle
 def test_context_aware_decoding_subtracts_what_the_model_says_without_the_sources(eval_collection):
     import torch
 
-    from services import loading
+    from services.models import loading
     from services.pipelines import chat
 
     loaded = loading.load(rag.CHAT_MODEL, "text-generation")
@@ -277,7 +277,7 @@ def test_a_dataset_column_is_indexed_row_by_row(tmp_path, settings):
 
 
 def test_the_demo_collection_follows_its_pages(tmp_path, settings, monkeypatch):
-    from services import rag_ingest
+    from services.rag import ingest as rag_ingest
 
     docs = tmp_path / "docs"
     docs.mkdir()

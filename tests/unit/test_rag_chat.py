@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from services import rag, rag_guide
-from services.rag_history import choose_collection, last_collection
-from services.rag_store import Collection
-from tabs import rag_view
+from services.rag import answer as rag
+from services.rag import guide as rag_guide
+from services.rag.history import choose_collection, last_collection
+from services.rag.store import Collection
+from tabs.rag import view as rag_view
 
 EVAL_DOCS = Path(__file__).resolve().parents[2] / "bench" / "rag_eval" / "docs"
 OWNER = "anon:follow-up"
@@ -29,7 +30,7 @@ def blocks(text: str) -> list[dict]:
 
 
 def test_a_follow_up_after_a_long_chat_stays_within_the_model_context(towns, monkeypatch):
-    from services import loading
+    from services.models import loading
     from services.pipelines import chat
 
     seen: list[tuple[list, int]] = []

@@ -20,12 +20,14 @@ import numpy as np
 import psutil
 import pytest
 
-from services import rag, rag_ingest, rag_store
-from services.errors import AccessDenied, PlaygroundError
-from services.limits import get_limits
-from services.rag_chunk import chunk_sections
-from services.rag_extract import PREVIEW_CHARS, TextBudget, extract
-from services.rag_store import Collection, CollectionError, check_new_name, list_names, owner_root
+from services.core.errors import AccessDenied, PlaygroundError
+from services.core.limits import get_limits
+from services.rag import answer as rag
+from services.rag import ingest as rag_ingest
+from services.rag import store as rag_store
+from services.rag.chunk import chunk_sections
+from services.rag.extract import PREVIEW_CHARS, TextBudget, extract
+from services.rag.store import Collection, CollectionError, check_new_name, list_names, owner_root
 
 MB = 2**20
 OWNER = "anon:limits"
@@ -134,7 +136,7 @@ def test_an_archive_with_a_huge_table_of_contents_is_refused_unread():
 
 
 def test_the_preview_of_a_big_archive_reads_only_its_beginning_and_says_so(tmp_path):
-    from tabs import rag_view
+    from tabs.rag import view as rag_view
 
     members = {"big.md": prose(6 * MB)} | {f"more-{i}.txt": prose(MB // 2, seed=i) for i in range(7)}
     path = tmp_path / "big.zip"

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from services import models, owners, uploads
-from services.config import get_settings
-from services.errors import AccessDenied, ModelUnavailable
-from services.redact import scrub, visible_line
-from services.training_config import ConfigError, TrainConfig
+from services.core import owners, uploads
+from services.core.config import get_settings
+from services.core.errors import AccessDenied, ModelUnavailable
+from services.core.redact import scrub, visible_line
+from services.models import catalog as models
+from services.training.config import ConfigError, TrainConfig
 
 
 @pytest.fixture
@@ -52,7 +53,7 @@ def test_owner_folders_are_keyed_with_a_server_secret(settings):
 def test_a_job_process_computes_the_same_folders(settings):
     """Children read the same secret (PLAYGROUND_HOME), so a job writes where the app reads."""
     here = owners.owner_key("anon:someone")
-    code = "from services.owners import owner_key; print(owner_key('anon:someone'))"
+    code = "from services.core.owners import owner_key; print(owner_key('anon:someone'))"
     env = {**os.environ, "PLAYGROUND_HOME": str(settings.home)}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == here
@@ -70,8 +71,8 @@ def test_folders_named_the_old_way_move_to_the_keyed_name(settings):
 
 
 def test_remote_code_and_pickles_are_refused_on_a_space(on_space):
-    from services import loading
-    from services.tokenizers import load_tokenizer
+    from services.models import loading
+    from services.tokenizers.analysis import load_tokenizer
 
     with pytest.raises(AccessDenied, match="turned off on this Space"):
         loading.load("all-minilm-l6-v2", "feature-extraction", trust_remote_code=True)
@@ -82,7 +83,7 @@ def test_remote_code_and_pickles_are_refused_on_a_space(on_space):
 
 
 def test_a_training_config_asking_for_remote_code_is_refused_on_a_space(on_space, manager):
-    from services import training_jobs
+    from services.training import jobs as training_jobs
 
     config = TrainConfig.from_dict(_config(trust_remote_code=True))
     with pytest.raises(AccessDenied, match="trust_remote_code"):
@@ -91,14 +92,14 @@ def test_a_training_config_asking_for_remote_code_is_refused_on_a_space(on_space
 
 
 def test_remote_code_stays_opt_in_locally(settings):
-    from services.safety import check_remote_code
+    from services.core.safety import check_remote_code
 
     assert not settings.on_space and settings.allow_remote_code
     check_remote_code(True)  # the person at their own machine may ask for it
 
 
 def test_an_operator_can_allow_remote_code_on_a_space(on_space, monkeypatch):
-    from services.safety import check_remote_code
+    from services.core.safety import check_remote_code
 
     monkeypatch.setenv("PLAYGROUND_ALLOW_REMOTE_CODE", "1")
     get_settings.cache_clear()
@@ -122,7 +123,7 @@ def test_a_visitor_config_is_text_never_a_file_path(tmp_path):
 
 
 def test_on_a_space_training_settings_are_hyperparameters_only(on_space, manager):
-    from services import training_jobs
+    from services.training import jobs as training_jobs
 
     for training in ({"deepspeed": "/etc/ds.json"}, {"resume_from_checkpoint": "/data/x"}, {"torch_compile": True}):
         with pytest.raises(ConfigError, match="cannot be set on this Space"):
@@ -151,8 +152,8 @@ def test_staging_refuses_files_of_the_storage_that_are_not_yours(settings, tmp_p
 
 def test_a_hub_id_that_is_also_a_folder_here_is_never_read_from_disk(on_space):
     """`tests/data` is a valid repo id and a folder of the app: from_pretrained / load_dataset would read it."""
-    from services import datasets
-    from services.tokenizers import load_tokenizer
+    from services.data import sources as datasets
+    from services.tokenizers.analysis import load_tokenizer
 
     with pytest.raises(ModelUnavailable, match="Hub model"):
         models.resolve("tests/data", owner="anon:v")
@@ -174,7 +175,7 @@ def test_on_a_space_paths_get_one_sentence_whatever_exists(on_space):
 
 
 def test_on_a_space_a_data_file_must_be_your_upload(on_space):
-    from services.training_jobs import check_source
+    from services.training.jobs import check_source
 
     for source in ("/etc/passwd", "Makefile", "requirements.txt", "tests/data", "../x.csv"):
         with pytest.raises(AccessDenied, match="not one of your uploads"):
@@ -195,7 +196,7 @@ def test_scrub_keeps_file_names_and_urls_but_no_paths_or_owners():
 
 
 def test_a_job_as_its_visitor_sees_it(manager, settings):
-    from services.jobs import public_view
+    from services.jobs.manager import public_view
 
     job_id = manager.submit_command(
         "demo",
@@ -233,7 +234,7 @@ def test_jobs_cannot_read_the_app_environment_once_hardened(tmp_path):
             import os, subprocess, sys
             sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
             import ctypes
-            from services.safety import harden_process
+            from services.core.safety import harden_process
             if os.getuid() == 0:  # as root anything is readable: be an ordinary user, dumpable as users are
                 os.setgid(65534); os.setuid(65534)
                 ctypes.CDLL(None).prctl(4, 1, 0, 0, 0)  # PR_SET_DUMPABLE: a uid change cleared it

@@ -11,8 +11,8 @@ import pytest
 import yaml
 from huggingface_hub import snapshot_download
 
-from services.errors import PlaygroundError
-from services.spaces import create_demo_space, space_files, space_name_for, write_space
+from services.core.errors import PlaygroundError
+from services.hub.spaces import create_demo_space, space_files, space_name_for, write_space
 from tests.hub_emulator import start_emulator
 
 ALICE = "hf_write_alice_token"

@@ -14,17 +14,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from services.config import get_settings
-from services.errors import ModelNotFound, PlaygroundError
-from services.owners import owner_dir
-from services.tokenizer_jobs import archive, load_config, stage_uploads, start_training
-from services.tokenizer_tools import decode, round_trip
-from services.tokenizer_training import (
+from services.core.config import get_settings
+from services.core.errors import ModelNotFound, PlaygroundError
+from services.core.owners import owner_dir
+from services.tokenizers.analysis import analyze, catalog, load_tokenizer, tokenize, tokenizers_root
+from services.tokenizers.jobs import archive, load_config, stage_uploads, start_training
+from services.tokenizers.tools import decode, round_trip
+from services.tokenizers.training import (
     CorpusError,
     TokenizerTrainConfig,
     train,
 )
-from services.tokenizers import analyze, catalog, load_tokenizer, tokenize, tokenizers_root
 
 ROOT = Path(__file__).resolve().parents[2]
 OWNER, OTHER = "cli:trainer", "anon:other"

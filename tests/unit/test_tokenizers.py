@@ -10,18 +10,8 @@ import itertools
 import pytest
 import regex
 
-from services.errors import ModelNotFound, ModelUnavailable, PlaygroundError
-from services.tokenizer_tools import (
-    batch_encode,
-    chat,
-    compare,
-    decode,
-    parse_conversation,
-    parse_ids,
-    round_trip,
-    vocabulary,
-)
-from services.tokenizers import (
+from services.core.errors import ModelNotFound, ModelUnavailable, PlaygroundError
+from services.tokenizers.analysis import (
     RENDER_CHARS,
     STAGE_CHARS,
     TokenizerError,
@@ -31,6 +21,16 @@ from services.tokenizers import (
     load_tokenizer,
     stages,
     tokenize,
+)
+from services.tokenizers.tools import (
+    batch_encode,
+    chat,
+    compare,
+    decode,
+    parse_conversation,
+    parse_ids,
+    round_trip,
+    vocabulary,
 )
 
 MINILM, SMOL, UNIGRAM = "all-minilm-l6-v2", "smollm2-135m-instruct", "unigram-demo"
@@ -582,8 +582,8 @@ def test_loading_mistakes_are_sentences(settings, tokenizer_id, error, fragment)
 
 
 def test_a_trained_tokenizer_belongs_to_its_owner(settings):
-    from services.tokenizer_loading import tokenizer_cache, tokenizers_root
-    from services.tokenizer_training import TokenizerTrainConfig, train
+    from services.tokenizers.loading import tokenizer_cache, tokenizers_root
+    from services.tokenizers.training import TokenizerTrainConfig, train
 
     tokenizer_cache().clear()
     folder = tokenizers_root(ALICE) / "mine"

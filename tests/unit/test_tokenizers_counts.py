@@ -4,8 +4,8 @@ its bytes, instead of a bare replacement character."""
 
 from __future__ import annotations
 
-from services.tokenizer_tools import chat, decode
-from services.tokenizers import analyze, tokenize
+from services.tokenizers.analysis import analyze, tokenize
+from services.tokenizers.tools import chat, decode
 
 SMOL, MINILM = "smollm2-135m-instruct", "all-minilm-l6-v2"
 

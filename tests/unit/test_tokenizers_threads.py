@@ -11,7 +11,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = """
 import threading
-from services.tokenizer_loading import load_tokenizer
+from services.tokenizers.loading import load_tokenizer
 errors = []
 def load(name):
     try:

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from services.tokenizer_tools import batch_encode, chat, compare, decode, round_trip, vocabulary
-from services.tokenizers import analyze, tokenize
-from tabs import tokenizers_view as view
+from services.tokenizers.analysis import analyze, tokenize
+from services.tokenizers.tools import batch_encode, chat, compare, decode, round_trip, vocabulary
+from tabs.tokenizers import view
 
 SMOL, MINILM = "smollm2-135m-instruct", "all-minilm-l6-v2"
 TAG = "<repo_name>"

@@ -12,9 +12,9 @@ import pytest
 import yaml
 from huggingface_hub import ModelCard
 
-from services.errors import PlaygroundError
-from services.training import train
-from services.training_config import ConfigError, TrainConfig
+from services.core.errors import PlaygroundError
+from services.training.config import ConfigError, TrainConfig
+from services.training.train import train
 
 
 def write_csv(path: Path, header: list[str], rows: list[list]) -> Path:
@@ -244,8 +244,8 @@ def test_a_loss_that_turns_nan_stops_training_with_a_sentence(tmp_path, tiny_mod
 
     from transformers import Trainer, TrainerControl
 
-    from services.events import EventWriter
-    from services.training_run import _callback
+    from services.jobs.events import EventWriter
+    from services.training.run import _callback
 
     callback = _callback(EventWriter(), causal=False)
     callback.trainer = SimpleNamespace(diverged=False)

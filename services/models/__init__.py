@@ -1,0 +1,10 @@
+"""Which models exist and how they are loaded: the catalog, the resolver, the model cache, packaged models.
+
+`catalog` (packaged, Hub and trained-here models; `resolve` turns an id into a checked location), `loading` (one
+cached copy per model and device), `packs` (the models shipped as pip packages, converted once for offline use).
+Exports `resolve`, `ResolvedModel` and `ModelEntry`.
+"""
+
+from services.models.catalog import ModelEntry, ResolvedModel, resolve
+
+__all__ = ["ModelEntry", "ResolvedModel", "resolve"]

@@ -1,0 +1,386 @@
+"""The model catalog and the resolver: which models exist, which are usable now, and where their files are.
+
+A model id typed anywhere in the app (or the CLI) is one of, in this order:
+1. a packaged offline model: ``all-minilm-l6-v2``, ``smollm2-135m-instruct``;
+2. a model trained in this app by the caller: ``trained:<name>``;
+3. a folder on the server (when PLAYGROUND_ALLOW_LOCAL_PATHS allows it);
+4. a Hub repo id such as ``distilbert/distilbert-base-uncased-finetuned-sst-2-english``.
+Loading lives in `services.models.loading`; this module only decides and explains.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from services.core.config import get_settings
+from services.core.errors import AccessDenied, ModelNotFound, ModelUnavailable, NotAModel
+from services.core.limits import check_id
+from services.core.owners import owner_dir, safe_name
+from services.hub import push as hub
+from services.models import packs
+
+logger = logging.getLogger(__name__)
+
+TRAINED_PREFIX = "trained:"
+
+# transformers 4.x task names and their aliases, mapped to the canonical name the catalog uses.
+TASK_ALIASES = {"sentiment-analysis": "text-classification", "ner": "token-classification"}
+TASKS = (
+    "text-classification",
+    "token-classification",
+    "question-answering",
+    "summarization",
+    "translation",
+    "text-generation",
+    "zero-shot-classification",
+    "fill-mask",
+    "feature-extraction",
+    "sentence-similarity",
+)
+
+# What a sentence-embedding model does here (zero-shot by similarity to each label).
+EMBEDDING_TASKS = ("feature-extraction", "sentence-similarity", "zero-shot-classification")
+
+# Recommended Hub models per task, offered when the Hub is reachable (or the model is in the local HF cache).
+RECOMMENDED: dict[str, tuple[tuple[str, ...], str]] = {
+    "distilbert/distilbert-base-uncased-finetuned-sst-2-english": (
+        ("text-classification",),
+        "DistilBERT fine-tuned on SST-2: positive / negative sentiment of English text.",
+    ),
+    "cardiffnlp/twitter-roberta-base-sentiment-latest": (
+        ("text-classification",),
+        "RoBERTa trained on tweets: negative / neutral / positive.",
+    ),
+    "dslim/bert-base-NER": (("token-classification",), "BERT fine-tuned on CoNLL-2003: persons, places, orgs."),
+    "distilbert/distilbert-base-cased-distilled-squad": (
+        ("question-answering",),
+        "DistilBERT fine-tuned on SQuAD: finds the answer span in a context.",
+    ),
+    "deepset/roberta-base-squad2": (
+        ("question-answering",),
+        "RoBERTa on SQuAD 2.0: also says when the context holds no answer.",
+    ),
+    "sshleifer/distilbart-cnn-12-6": (("summarization",), "DistilBART trained on CNN/DailyMail news summaries."),
+    "google-t5/t5-small": (("summarization", "translation"), "T5-small: summarization and EN->DE/FR/RO translation."),
+    "Helsinki-NLP/opus-mt-en-fr": (("translation",), "Marian: English to French translation."),
+    "HuggingFaceTB/SmolLM2-360M-Instruct": (("text-generation",), "SmolLM2-360M-Instruct: a small chat model."),
+    "openai-community/gpt2": (("text-generation",), "GPT-2 (124M): the classic text continuation model."),
+    "facebook/bart-large-mnli": (
+        ("zero-shot-classification",),
+        "BART trained on MNLI: labels you choose, no training.",
+    ),
+    "distilbert/distilroberta-base": (("fill-mask",), "DistilRoBERTa: guesses the word behind <mask>."),
+    "sentence-transformers/all-MiniLM-L6-v2": (
+        EMBEDDING_TASKS,
+        "The Hub copy of the packaged MiniLM sentence-embedding model.",
+    ),
+}
+
+# Architecture name suffixes and the tasks a model with that head can do.
+_HEAD_TASKS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("ForSequenceClassification", ("text-classification", "zero-shot-classification")),
+    ("ForTokenClassification", ("token-classification",)),
+    ("ForQuestionAnswering", ("question-answering",)),
+    ("ForCausalLM", ("text-generation", "summarization", "translation")),
+    ("LMHeadModel", ("text-generation", "summarization", "translation")),
+    ("ForConditionalGeneration", ("summarization", "translation", "text-generation")),
+    ("ForMaskedLM", ("fill-mask",)),
+    ("MTModel", ("translation",)),  # Marian (Helsinki-NLP/opus-mt-*)
+    ("Model", ("feature-extraction", "sentence-similarity")),
+)
+
+
+def canonical_task(task: str) -> str:
+    """Map a 4.x task name or alias to the catalog's name; raise ValueError for unknown tasks."""
+    task = TASK_ALIASES.get(task, task)
+    if task not in TASKS:
+        raise ValueError(f"Unknown task '{task}'. Known tasks: {', '.join(TASKS)}.")
+    return task
+
+
+def tasks_for_config(config: dict, folder: Path | None = None) -> tuple[str, ...]:
+    """The tasks a model can do, judged from its config's architectures (and sentence-transformers files)."""
+    found: list[str] = []
+    for arch in config.get("architectures") or []:
+        for suffix, tasks in _HEAD_TASKS:
+            if arch.endswith(suffix):
+                found.extend(t for t in tasks if t not in found)
+                break
+    if folder is not None and (folder / "modules.json").exists():  # sentence-transformers: embeddings-based zero-shot
+        found.extend(t for t in EMBEDDING_TASKS if t not in found)
+    return tuple(found)
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One row of the catalog."""
+
+    id: str
+    tasks: tuple[str, ...]
+    source: str  # "hub" | "packaged" | "local" | "trained"
+    available: bool
+    description: str = ""
+    reason: str = ""  # why it is not available, in plain words
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["tasks"] = list(self.tasks)
+        return data
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """Where a model id points. `location` is a folder, or a Hub repo id when `source == "hub"`."""
+
+    id: str
+    source: str
+    location: str
+    tasks: tuple[str, ...] = ()
+
+    @property
+    def is_local(self) -> bool:
+        return self.source != "hub"
+
+
+def trained_root(owner: str) -> Path:
+    """The caller's own folder of models trained in this app."""
+    return owner_dir(get_settings().models_dir, owner)
+
+
+def trained_models(owner: str | None) -> list[ModelEntry]:
+    """Models the owner trained here (newest first). Nobody sees another owner's models."""
+    if not owner:
+        return []
+    root = trained_root(owner)
+    if not root.is_dir():
+        return []
+    entries = []
+    for folder in sorted(root.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True):
+        config = _read_config(folder)
+        if config is None:
+            continue
+        entries.append(
+            ModelEntry(
+                id=TRAINED_PREFIX + folder.name,
+                tasks=tasks_for_config(config, folder),
+                source="trained",
+                available=True,
+                description=_trained_description(folder, config),
+            )
+        )
+    return entries
+
+
+# The metric that sums a training up, best first, and whether it reads as a percentage.
+_HEADLINE = (("accuracy", True), ("f1", True), ("f1_micro", True), ("rougeL", True), ("pearson", False),
+             ("mse", False), ("perplexity", False), ("loss", False))  # fmt: skip
+
+
+def _trained_description(folder: Path, config: dict) -> str:
+    """A catalog line such as 'Trained here on 03 May 2025: text-classification from distilbert (bert); accuracy
+    96.7 % on the test split', from the run's record next to the model (playground-model.json) where there is one."""
+    import time
+
+    record_path = folder / "playground-model.json"
+    try:
+        record = _parsed_config(str(record_path), record_path.stat().st_mtime_ns)
+        when = record_path.stat().st_mtime
+    except (OSError, ValueError):
+        record, when = {}, folder.stat().st_mtime
+    record = record if isinstance(record, dict) else {}
+    kind = config.get("model_type", "model")
+    text = f"Trained here on {time.strftime('%d %b %Y', time.localtime(when))}"
+    base = str(record.get("model") or "")
+    if base.startswith(("/", ".", "~")) or "\\" in base:  # a folder it started from: its name, never a path
+        base = Path(base).name
+    if record.get("task"):
+        text += f": {record['task']}" + (f" from {base}" if base else "")
+    text += f" ({kind})"
+    for split, metrics in (("test split", record.get("test_metrics")), ("held-out split", record.get("metrics"))):
+        for name, percent in _HEADLINE:
+            value = metrics.get(name) if isinstance(metrics, dict) else None
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                shown = f"{value:.1%}".replace("%", " %") if percent else f"{value:.3g}"
+                return f"{text}; {name} {shown} on the {split}."
+    return text + "."
+
+
+def _packaged_entries(offline: bool) -> list[ModelEntry]:
+    entries = []
+    for pack in packs.PACKS.values():
+        # Without its package, a packaged model still works online: it loads from its Hub repo.
+        available = pack.installed or not offline
+        entries.append(
+            ModelEntry(
+                id=pack.id,
+                tasks=pack.tasks,
+                source="packaged",
+                available=available,
+                description=pack.description,
+                reason="" if available else f"the package {pack.pip_name} is not installed",
+            )
+        )
+    return entries
+
+
+def _hub_entries(offline: bool) -> list[ModelEntry]:
+    entries = []
+    for repo_id, (tasks, description) in RECOMMENDED.items():
+        cached = hub.cached_snapshot(repo_id) is not None
+        available = cached or not offline
+        entries.append(
+            ModelEntry(
+                id=repo_id,
+                tasks=tasks,
+                source="hub",
+                available=available,
+                description=description,
+                reason="" if available else "offline, and not downloaded on this machine",
+            )
+        )
+    return entries
+
+
+def catalog(task: str | None = None, owner: str | None = None, available_only: bool | None = None) -> list[ModelEntry]:
+    """Packaged, trained and recommended Hub models, optionally for one task.
+
+    Offline, only entries usable now are listed unless `available_only=False` is passed.
+    """
+    settings = get_settings()
+    if available_only is None:
+        available_only = settings.offline
+    wanted = canonical_task(task) if task else None
+    entries = _packaged_entries(settings.offline) + trained_models(owner) + _hub_entries(settings.offline)
+    return [e for e in entries if (wanted is None or wanted in e.tasks) and (e.available or not available_only)]
+
+
+def _read_config(folder: Path) -> dict | None:
+    path = folder / "config.json"
+    try:
+        return _parsed_config(str(path), path.stat().st_mtime_ns)
+    except (OSError, ValueError):
+        return None
+
+
+@functools.lru_cache(maxsize=512)
+def _parsed_config(path: str, mtime_ns: int) -> dict:
+    # Keyed by modification time: every request resolves its model id, and re-parsing JSON each time shows up.
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def _path_syntax(model_id: str) -> bool:
+    """Whether an id is written as a path (decided from the text alone, never from what exists on disk)."""
+    return model_id.startswith(("/", "./", "../", "~", ".\\")) or "\\" in model_id or ".." in model_id.split("/")
+
+
+def _exists_here(model_id: str) -> bool:
+    """Whether an id names a folder relative to where the app or its jobs run: `from_pretrained` would read that
+    folder instead of the Hub repo of the same name."""
+    from services.core.config import PROJECT_ROOT
+
+    return any((base / model_id).expanduser().exists() for base in (Path.cwd(), PROJECT_ROOT))
+
+
+def _looks_like_path(model_id: str) -> bool:
+    """Where folders may be loaded: an id written as a path, or one that names an existing folder."""
+    return _path_syntax(model_id) or (get_settings().allow_local_paths and _exists_here(model_id))
+
+
+def resolve(model_id: str, owner: str | None = None) -> ResolvedModel:
+    """Decide what a model id means; raise a `PlaygroundError` that explains when it means nothing usable.
+
+    Which sentence comes back depends on the id as written, never on what the server holds: another owner's
+    folder reads like a missing one, and where folders are off no path is even looked at.
+    Packaged GGUF models are not converted here (that is slow): `services.models.loading` does it with progress.
+    """
+    model_id = check_id(model_id or "", "The model name")
+    if not model_id:
+        raise ModelNotFound("Please choose a model first.")
+    settings = get_settings()
+
+    if model_id in packs.PACKS:
+        pack = packs.PACKS[model_id]
+        if not pack.installed and not settings.offline:
+            return ResolvedModel(model_id, "hub", pack.hub_id, pack.tasks)
+        if not pack.installed:
+            raise ModelUnavailable(
+                f"The packaged model '{model_id}' is missing: install the package {pack.pip_name} "
+                "(`make run` does it)."
+            )
+        return ResolvedModel(model_id, "packaged", model_id, pack.tasks)
+
+    if model_id.startswith(TRAINED_PREFIX):
+        name = model_id[len(TRAINED_PREFIX) :]
+        folder = trained_root(owner).joinpath(safe_name(name)) if owner else None
+        if folder is None or safe_name(name) != name or _read_config(folder) is None:
+            raise ModelNotFound(f"You have no trained model called '{name}'. Train one in the Fine-tune tab first.")
+        return ResolvedModel(model_id, "trained", str(folder), tasks_for_config(_read_config(folder), folder))
+
+    if _looks_like_path(model_id):
+        return _resolve_folder(model_id, owner)
+
+    if not hub.is_valid_repo_id(model_id):
+        raise ModelNotFound(
+            f"'{model_id}' is not a model name this playground knows. Use a catalog model, a Hub id like "
+            "'distilbert/distilbert-base-uncased-finetuned-sst-2-english', or a trained model."
+        )
+    shadowed = _exists_here(model_id)  # a Hub id that is also a folder here: never read from the disk
+    snapshot = None if shadowed else hub.cached_snapshot(model_id)
+    if settings.offline:
+        if snapshot is None:
+            raise ModelUnavailable(
+                f"'{model_id}' is a Hub model, and the playground is offline with no copy of it on this machine. "
+                "Pick one of the packaged models, or run the playground where it can reach the Hub."
+            )
+        return ResolvedModel(model_id, "hub", str(snapshot), _tasks_of_folder(snapshot))
+    if shadowed or not hub.model_exists(model_id):
+        raise ModelNotFound(f"There is no model called '{model_id}' on the Hugging Face Hub (or it is private).")
+    return ResolvedModel(model_id, "hub", model_id, RECOMMENDED.get(model_id, ((), ""))[0])
+
+
+def check_size(resolved: ResolvedModel) -> None:
+    """Refuse a Hub model too big for this machine before it is downloaded: larger than the model memory budget
+    (PLAYGROUND_MODEL_MEMORY_MB), it could not stay loaded and would only fill the disk."""
+    if resolved.source != "hub" or Path(resolved.location).is_dir():
+        return
+    size = hub.weights_bytes(resolved.location)
+    budget = get_settings().model_memory_bytes
+    if size is not None and size > budget:
+        raise ModelUnavailable(
+            f"'{resolved.id}' has {size / 2**30:.1f} GB of weights; this playground loads models of up to "
+            f"{budget / 2**30:.1f} GB. Pick a smaller model."
+        )
+
+
+def _tasks_of_folder(folder: Path) -> tuple[str, ...]:
+    config = _read_config(folder)
+    return tasks_for_config(config, folder) if config else ()
+
+
+def _resolve_folder(model_id: str, owner: str | None) -> ResolvedModel:
+    settings = get_settings()
+    if not settings.allow_local_paths:
+        raise AccessDenied("Loading models from folders on the server is turned off here. Use a model id instead.")
+    folder = Path(model_id).expanduser().resolve()
+    # Everything under PLAYGROUND_HOME belongs to some owner: only your own trained models, by their trained: id.
+    # Another owner's folder gets the same sentence as a folder that is not there.
+    theirs = folder.is_relative_to(settings.home) and not (owner and folder.is_relative_to(trained_root(owner)))
+    if theirs or not folder.is_dir():
+        raise ModelNotFound(f"There is no folder '{model_id}' on this machine.")
+    config = _read_config(folder)
+    if config is None:
+        raise NotAModel(
+            f"The folder '{folder.name}' is not a model: it has no config.json. "
+            "A model folder is what `save_pretrained` writes (config.json, weights, tokenizer files)."
+        )
+    return ResolvedModel(str(folder), "local", str(folder), tasks_for_config(config, folder))
+
+
+def describe_tasks(tasks: Iterable[str]) -> str:
+    tasks = list(tasks)
+    return ", ".join(tasks) if tasks else "no task this playground can run"

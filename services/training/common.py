@@ -1,0 +1,36 @@
+"""What a training and its Trainer run share: the Auto classes per task, the training errors, which process
+writes files, perplexity."""
+
+from __future__ import annotations
+
+import math
+import os
+
+from services.core.errors import PlaygroundError
+
+_AUTO = {
+    "text-classification": "AutoModelForSequenceClassification",
+    "text-regression": "AutoModelForSequenceClassification",
+    "token-classification": "AutoModelForTokenClassification",
+    "summarization": "AutoModelForSeq2SeqLM",
+    "causal-lm": "AutoModelForCausalLM",
+}
+_KIND = {"summarization": "an encoder-decoder model such as T5 or BART", "causal-lm": "a decoder such as GPT-2"}
+
+
+class TrainingError(PlaygroundError):
+    """Training could not go on; the message says why and what to try."""
+
+
+class TrainingCancelled(PlaygroundError):
+    """Cancel was asked for; the last checkpoint is kept."""
+
+
+def _is_main() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def perplexity(loss: float | None) -> float | None:
+    if loss is None or not math.isfinite(loss):
+        return None
+    return float(math.exp(min(loss, 50.0)))
