@@ -50,10 +50,33 @@ def language_name(code_or_name: str | None, default: str) -> str:
     return LANGUAGES.get(code_or_name.strip().lower(), code_or_name.strip())
 
 
+_JOINER = "\u2060"  # a word joiner: invisible, and it splits a control token's spelling into ordinary text
+
+
+def as_plain_text(tokenizer, text: str) -> str:
+    """`text` (what a visitor typed, or a document) with the model's control tokens (`<|im_end|>`, `<file_sep>`)
+    spelled so that the tokenizer reads them as ordinary text: typed text cannot end a turn or start another one,
+    and the answer is not cut where the model copies such a token."""
+    if "<" not in text and "[" not in text:
+        return text
+    specials = {t for t in tokenizer.all_special_tokens if len(t) > 1}
+    specials |= {t.content for t in tokenizer.added_tokens_decoder.values() if t.special and len(t.content) > 1}
+    for token in sorted(specials, key=len, reverse=True):
+        if token in text:
+            text = text.replace(token, token[0] + _JOINER + token[1:])
+    return text
+
+
 def encode_prompt(loaded: LoadedModel, prompt: str | list[dict], chat: bool | None = None) -> dict:
-    """Token ids for a prompt: a message list (or, for chat models, a plain string as the user's message)."""
+    """Token ids for a prompt: a message list (or, for chat models, a plain string as the user's message). The
+    messages' text is read as text: control tokens in it are not the model's own (`as_plain_text`)."""
     tokenizer = loaded.tokenizer
     use_chat = has_chat_template(loaded) if chat is None else chat and has_chat_template(loaded)
+    if isinstance(prompt, str):
+        prompt = as_plain_text(tokenizer, prompt)
+    else:
+        prompt = [{**m, "content": as_plain_text(tokenizer, m["content"])} if isinstance(m.get("content"), str)
+                  else m for m in prompt]  # fmt: skip
     if use_chat:
         messages = prompt if isinstance(prompt, list) else [{"role": "user", "content": prompt}]
         encoded = tokenizer.apply_chat_template(
