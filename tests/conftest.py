@@ -108,3 +108,39 @@ def space_app(tmp_path_factory):
     yield app
     space.stop(proc)
     emulator.stop()
+
+
+@pytest.fixture(scope="session")
+def tiny_chat_model() -> Path:
+    """A tiny random Llama with a byte-level BPE tokenizer and SmolLM2's ChatML template (`<|im_end|>` is EOS)."""
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    from tests.tiny import CORPUS
+
+    folder = _SESSION_HOME / "tiny-models" / "chat-llama"
+    if (folder / "config.json").is_file():
+        return folder
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    raw = ByteLevelBPETokenizer()
+    raw.train_from_iterator(
+        [*CORPUS, 'user assistant system {"name": "city"} 0123456789'], vocab_size=500, special_tokens=specials
+    )
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=raw, eos_token="<|im_end|>", pad_token="<|endoftext|>", bos_token="<|im_start|>"
+    )
+    tokenizer.chat_template = (
+        "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
+        "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+    )
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, max_position_embeddings=256, eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id, tie_word_embeddings=True,
+    )  # fmt: skip
+    import torch
+
+    torch.manual_seed(0)
+    LlamaForCausalLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder

@@ -29,6 +29,12 @@ SAMPLES = {
     "samples/summaries": ("summarization", {"text_column": "text", "summary_column": "summary"}),
     "samples/stories": ("causal-lm", {"text_column": "text"}),
 }
+# The chat samples (the LoRA trainer's; the Fine-tune tab's list above stays as it is): a format-following task and
+# a short-answer task, each with a held-back test split worded unlike its training rows.
+CHAT_SAMPLES = {
+    "samples/chat-extract": ("chat", {"messages_column": "messages"}),
+    "samples/chat-days": ("chat", {"prompt_column": "prompt", "completion_column": "completion"}),
+}
 BUILDERS = {".csv": "csv", ".tsv": "csv", ".txt": "text", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
 PREVIEW_ROWS = 20
 ANALYSIS_ROWS = 2000
@@ -49,6 +55,10 @@ def looks_like_path(source: str) -> bool:
 
 def sample_ids() -> list[str]:
     return [s for s in SAMPLES if (SAMPLES_DIR / s).is_dir()]
+
+
+def chat_sample_ids() -> list[str]:
+    return [s for s in CHAT_SAMPLES if (SAMPLES_DIR / s).is_dir()]
 
 
 def _files(folder: Path) -> dict[str, list[str]]:
@@ -107,8 +117,9 @@ def load(source: str, *, config: str | None = None, split: str | None = None):
     kwargs: dict = {"cache_dir": cache}
     if source.startswith(SAMPLE_PREFIX):
         folder = SAMPLES_DIR / source
-        if source not in SAMPLES or not folder.is_dir():
-            raise DatasetError(f"There is no bundled sample '{source}'. Samples: {', '.join(sample_ids())}.")
+        if (source not in SAMPLES and source not in CHAT_SAMPLES) or not folder.is_dir():
+            known = ", ".join(sample_ids() + chat_sample_ids())
+            raise DatasetError(f"There is no bundled sample '{source}'. Samples: {known}.")
         files = _files(folder)
         builder = BUILDERS[Path(files["train"][0]).suffix.lower()]
     elif Path(source).suffix.lower() in BUILDERS or Path(source).expanduser().is_file():
@@ -198,7 +209,7 @@ def describe(source: str, *, config: str | None = None, split: str | None = None
         "splits": {name: part.num_rows for name, part in data.items()},
         "columns": column_types(train),
         "rows": rows,
-        "suggested": SAMPLES.get(source, (None, {}))[1],
+        "suggested": {**SAMPLES, **CHAT_SAMPLES}.get(source, (None, {}))[1],
     }
 
 

@@ -14,6 +14,7 @@ _AUTO = {
     "token-classification": "AutoModelForTokenClassification",
     "summarization": "AutoModelForSeq2SeqLM",
     "causal-lm": "AutoModelForCausalLM",
+    "chat": "AutoModelForCausalLM",
 }
 _KIND = {"summarization": "an encoder-decoder model such as T5 or BART", "causal-lm": "a decoder such as GPT-2"}
 
@@ -28,6 +29,11 @@ class TrainingCancelled(PlaygroundError):
 
 def _is_main() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
+
+
+def is_trained(out) -> bool:
+    """Whether a folder holds a finished model: full weights (config.json) or a LoRA adapter."""
+    return (out / "config.json").exists() or (out / "adapter_config.json").exists()
 
 
 def perplexity(loss: float | None) -> float | None:

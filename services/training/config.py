@@ -20,7 +20,7 @@ import yaml
 
 from services.core.errors import PlaygroundError
 
-TASKS = ("text-classification", "text-regression", "token-classification", "summarization", "causal-lm")
+TASKS = ("text-classification", "text-regression", "token-classification", "summarization", "causal-lm", "chat")
 # The metric early stopping and "best model" watch, per task (True: higher is better).
 BEST_METRIC = {
     "text-classification": ("f1", True),
@@ -28,7 +28,11 @@ BEST_METRIC = {
     "token-classification": ("f1", True),
     "summarization": ("rougeL", True),
     "causal-lm": ("loss", False),
+    "chat": ("loss", False),
 }
+LORA_INITS = ("default", "gaussian", "pissa", "olora", "eva", "loftq")
+QUANTIZATIONS = ("4bit", "8bit")
+SFT_SETTINGS = frozenset({"packing", "packing_strategy", "loss_type"})
 # Set by the launcher itself: the user cannot move outputs or turn off the evaluation the job relies on.
 _MANAGED = {"output_dir", "logging_dir", "report_to", "push_to_hub", "hub_token", "hub_model_id"}
 
@@ -49,6 +53,10 @@ class DataConfig:
     eval_split: float | str = field(default=0.2, metadata={"help": "a share held out of train, or a split name"})
     max_samples: int | None = field(default=None, metadata={"help": "train on at most this many rows"})
     multi_label: bool = field(default=False, metadata={"help": "several labels per row (comma or | separated)"})
+    messages_column: str | None = field(default=None, metadata={"help": "chat: a list of {role, content} turns"})
+    prompt_column: str | None = field(default=None, metadata={"help": "chat: the user's turn (or instruction)"})
+    completion_column: str | None = field(default=None, metadata={"help": "chat: the answer (or output)"})
+    input_column: str | None = field(default=None, metadata={"help": "chat: an input appended to the prompt"})
 
     def target(self, task: str) -> str | None:
         """The column the model learns to predict for `task`."""
@@ -56,7 +64,44 @@ class DataConfig:
             return self.target_column or self.label_column
         if task == "summarization":
             return self.summary_column or self.label_column
-        return None if task == "causal-lm" else self.label_column
+        return None if task in ("causal-lm", "chat") else self.label_column
+
+
+@dataclass
+class LoraSettings:
+    """The adapter: peft's `LoraConfig` in the words the UI uses (checked here, built in `services.training.lora`)."""
+
+    r: int = field(default=16, metadata={"help": "the adapter's rank: more is more capacity (and memory)"})
+    alpha: float = field(default=32, metadata={"help": "scales the update: alpha / r (or / sqrt(r) with rsLoRA)"})
+    dropout: float = field(default=0.05, metadata={"help": "dropout on the adapter's input"})
+    target_modules: list[str] | str = field(default="all-linear", metadata={"help": "layer names, or all-linear"})
+    use_dora: bool = field(default=False, metadata={"help": "DoRA: a learned magnitude per output"})
+    use_rslora: bool = field(default=False, metadata={"help": "rank-stabilised scaling alpha / sqrt(r)"})
+    init: str = field(default="default", metadata={"help": ", ".join(LORA_INITS)})
+
+    def __post_init__(self) -> None:
+        try:
+            self.r, self.alpha, self.dropout = int(self.r), float(self.alpha), float(self.dropout)
+        except (TypeError, ValueError) as err:
+            raise ConfigError("lora r, alpha and dropout must be numbers, for example r: 16, alpha: 32.") from err
+        if self.r < 1:
+            raise ConfigError(f"lora r must be at least 1 (it is the adapter's rank; 8 or 16 is usual), not {self.r}.")
+        if self.alpha <= 0:
+            raise ConfigError(f"lora alpha must be more than 0 (usually twice r), not {self.alpha:g}.")
+        if not 0 <= self.dropout < 1:
+            raise ConfigError(f"lora dropout must be at least 0 and below 1 (0.05 is usual), not {self.dropout:g}.")
+        if isinstance(self.target_modules, str):
+            names = [n.strip() for n in self.target_modules.split(",") if n.strip()]
+            self.target_modules = "all-linear" if names in ([], ["all-linear"]) else names
+        elif not self.target_modules or not all(isinstance(n, str) and n for n in self.target_modules):
+            raise ConfigError("lora target_modules is a list of layer names (such as q_proj, v_proj) or all-linear.")
+        else:
+            self.target_modules = list(self.target_modules)
+        self.init = str(self.init or "default").lower()
+        if self.init in ("true", "lora"):
+            self.init = "default"
+        if self.init not in LORA_INITS:
+            raise ConfigError(f"lora init must be one of {', '.join(LORA_INITS)}, not '{self.init}'.")
 
 
 @dataclass
@@ -75,10 +120,31 @@ class TrainConfig:
     resume: bool = field(default=False, metadata={"help": "continue from the last checkpoint in output_dir"})
     keep_checkpoints: bool = field(default=False, metadata={"help": "keep checkpoints after a successful run"})
     trust_remote_code: bool = field(default=False, metadata={"help": "run code shipped with a Hub model"})
+    lora: LoraSettings | None = field(default=None, metadata={"help": "train a LoRA adapter instead of all weights"})
+    loss_on: str = field(default="completion", metadata={"help": "chat: completion (assistant turns) or all"})
+    quantization: str | None = field(default=None, metadata={"help": "4bit or 8bit (QLoRA; needs a CUDA GPU)"})
 
     def __post_init__(self) -> None:
         if isinstance(self.dataset, dict):
             self.dataset = _build(DataConfig, self.dataset, "dataset")
+        if isinstance(self.lora, dict):
+            self.lora = _build(LoraSettings, self.lora, "lora")
+        elif self.lora is True:
+            self.lora = LoraSettings()
+        elif self.lora is not None and not isinstance(self.lora, LoraSettings):
+            raise ConfigError(
+                "lora is a mapping such as {r: 16, alpha: 32, dropout: 0.05, target_modules: all-linear}."
+            )
+        if self.loss_on not in ("completion", "all"):
+            raise ConfigError(f"loss_on must be completion (the assistant's turns) or all, not '{self.loss_on}'.")
+        if self.quantization in ("none", "", False):
+            self.quantization = None
+        if self.quantization is not None:
+            self.quantization = str(self.quantization).lower().replace("-", "")
+            if self.quantization not in QUANTIZATIONS:
+                raise ConfigError(f"quantization must be 4bit or 8bit, not '{self.quantization}'.")
+            if self.lora is None:
+                raise ConfigError("A quantized model can only be trained through an adapter: add a lora: section.")
         if self.task not in TASKS:
             raise ConfigError(f"The task must be one of {', '.join(TASKS)}, not '{self.task}'.")
         if not str(self.model or "").strip():
@@ -87,7 +153,7 @@ class TrainConfig:
             raise ConfigError("max_length must be between 8 and 8192 tokens.")
         self.training = dict(self.training or {})
         _check_training(self.training)
-        if self.task != "causal-lm" and not self.dataset.target(self.task):
+        if self.task not in ("causal-lm", "chat") and not self.dataset.target(self.task):
             column = {"text-regression": "target_column", "summarization": "summary_column"}.get(
                 self.task, "label_column"
             )
@@ -165,7 +231,8 @@ def _build(cls, data: dict, where: str):
 def training_argument_names() -> frozenset[str]:
     from transformers import Seq2SeqTrainingArguments
 
-    return frozenset(f.name for f in dataclasses.fields(Seq2SeqTrainingArguments) if f.init)
+    # trl's SFTConfig settings that a chat job passes on (the rest of SFTConfig is set from the top-level keys).
+    return frozenset(f.name for f in dataclasses.fields(Seq2SeqTrainingArguments) if f.init) | SFT_SETTINGS
 
 
 def _check_training(values: dict[str, Any]) -> None:
@@ -203,6 +270,8 @@ def suggested(task: str) -> dict:
         "token-classification": {"num_train_epochs": 5, "learning_rate": 1e-4},
         "summarization": {"num_train_epochs": 3, "learning_rate": 3e-4, "per_device_train_batch_size": 8},
         "causal-lm": {"num_train_epochs": 2, "learning_rate": 3e-4, "per_device_train_batch_size": 8},
+        # LoRA moves few weights from a small start: it wants a learning rate ten times a full fine-tune's.
+        "chat": {"num_train_epochs": 2, "learning_rate": 3e-4, "per_device_train_batch_size": 8, "weight_decay": 0.0},
     }
     return {**common, **per_task.get(task, {}), "seed": 42}
 

@@ -24,6 +24,7 @@ class Prepared:
     labels: list[str] = field(default_factory=list)
     dropped: int = 0  # rows left out (no text or no label)
     raw_eval: Any = None  # the evaluation rows before tokenisation, for sample predictions
+    raw_test: Any = None  # the held-back test rows before tokenisation (chat: the prompts answered in the report)
 
 
 def _blank(value) -> bool:

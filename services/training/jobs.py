@@ -24,6 +24,7 @@ from services.data import sources as data_sources
 from services.hub.cards import write_model_card
 from services.jobs.child import launcher_command
 from services.models.catalog import TRAINED_PREFIX, trained_root
+from services.training.common import is_trained
 from services.training.config import TrainConfig
 from services.training.curves import one_per_step
 from services.training.policy import check_for_visitors
@@ -57,6 +58,9 @@ def prepare_config(config: TrainConfig | dict, owner: str, name: str, resume: bo
     config = TrainConfig.from_dict(dict(config)) if isinstance(config, dict) else config
     check_remote_code(config.trust_remote_code)
     check_for_visitors(config)
+    from services.training.lora_config import check_quantization
+
+    check_quantization(config)  # QLoRA where it cannot run: a sentence now, not a failed child
     clean = safe_name(name or "", "")
     if not clean or clean != (name or "").strip():
         raise PlaygroundError("Name the model with letters, digits, '-', '_' or '.' (for example sentiment-minilm).")
@@ -69,7 +73,7 @@ def prepare_config(config: TrainConfig | dict, owner: str, name: str, resume: bo
 
     check_size(resolve(config.model, owner))  # a clear sentence now, not a child that fills the disk
     out = trained_root(owner) / clean
-    if not resume and (out / "config.json").exists():
+    if not resume and is_trained(out):
         raise PlaygroundError(
             f"You already have a model called '{clean}': pick another name (nothing was overwritten)."
         )
@@ -138,7 +142,7 @@ def outputs(manager, job_id: str, owner: str) -> dict:
     out = trained_root(owner) / safe_name(name or "", "model")
     report_path = out / "report.json"
     report = json.loads(report_path.read_text()) if report_path.is_file() else {}
-    ready = (out / "config.json").is_file()
+    ready = is_trained(out)
     return {
         "status": record.status,
         "summary": scrub(record.result or {}),  # shown to the visitor: checkpoint paths become their names
@@ -163,7 +167,7 @@ def retry(manager, record, owner: str, env: dict[str, str]) -> str:
         raise PlaygroundError("The settings of that training are gone: start it from the Fine-tune tab.") from err
     out = trained_root(owner) / safe_name(name, "model")
     resume = has_checkpoint(out)
-    if not resume and out.is_dir() and not (out / "config.json").exists():
+    if not resume and out.is_dir() and not is_trained(out):
         shutil.rmtree(out)
     return start(manager, owner, config, name, resume=resume, token=env.get("PLAYGROUND_PUSH_TOKEN"))
 

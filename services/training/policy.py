@@ -28,6 +28,7 @@ SPACE_SETTINGS = frozenset(
         "dataloader_drop_last", "full_determinism", "predict_with_generate", "generation_max_length",
         "generation_num_beams", "sortish_sampler", "eval_delay", "torch_empty_cache_steps", "disable_tqdm",
         "average_tokens_across_devices", "remove_unused_columns", "use_cpu",
+        "activation_checkpointing", "packing", "packing_strategy", "loss_type",
     }
 )  # fmt: skip
 # The most any visitor's job may ask for: past these a job would run for days or fill the disk.
@@ -46,6 +47,7 @@ BOUNDS = {
     "generation_max_length": (1, 8_192),
     "dataloader_num_workers": (0, os.cpu_count() or 1),
 }
+LORA_MAX_RANK = 256  # lora:, loss_on and quantization are top-level keys: a visitor may set them, r bounded
 _MODEL_CONFIG_WORDS = ("dropout", "_prob", "_eps", "initializer_range", "problem_type")
 
 
@@ -60,6 +62,10 @@ def check_for_visitors(config: TrainConfig) -> None:
                 raise ConfigError(f"{key} must be a number, not '{str(value)[:40]}'.") from err
             if not low <= number <= high:
                 raise ConfigError(f"{key} must be between {low:,} and {high:,} here; {value} was asked.")
+    if config.lora is not None and config.lora.r > LORA_MAX_RANK:
+        raise ConfigError(
+            f"lora r must be at most {LORA_MAX_RANK} here (8 to 64 is usual); {config.lora.r} was asked."
+        )
     if config.max_target_length > 8_192:
         raise ConfigError("max_target_length must be at most 8,192 tokens.")
     if not get_settings().on_space:

@@ -81,7 +81,7 @@ def _callback(events: EventWriter, causal: bool):
 
 def compute_metrics_for(config: TrainConfig, labels: list[str], tokenizer):
     task = config.task
-    if task == "causal-lm":
+    if task in ("causal-lm", "chat"):
         return None
 
     def classification(pred):
@@ -189,12 +189,10 @@ def _cuda() -> bool:
     return torch.cuda.is_available()
 
 
-def build_trainer(config, out: Path, tokenizer, base, location, train_rows, eval_rows, test_rows, events):
-    import transformers
-    from transformers import EarlyStoppingCallback, Seq2SeqTrainer, Seq2SeqTrainingArguments, Trainer
-
+def base_arguments(config: TrainConfig, out: Path) -> dict:
+    """The Trainer settings every job shares (Fine-tune and LoRA): the playground's defaults, the config's own
+    settings, the managed ones (outputs, best model) and mixed precision where the GPU has it."""
     metric, greater = config.best_metric
-    seq2seq = config.task == "summarization"
     values = {
         "eval_strategy": "epoch",
         "save_strategy": "epoch",
@@ -216,9 +214,6 @@ def build_trainer(config, out: Path, tokenizer, base, location, train_rows, eval
     if values.get("eval_strategy") == "steps":
         values.setdefault("eval_steps", values.get("save_steps") or 50)
         values["save_steps"] = values["eval_steps"]
-    if seq2seq:
-        values.setdefault("predict_with_generate", True)
-        values.setdefault("generation_max_length", config.max_target_length)
     if not _cuda() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
         # Several processes without a GPU (torchrun / accelerate on CPU): data parallel over gloo.
         values.setdefault("use_cpu", True)
@@ -228,6 +223,18 @@ def build_trainer(config, out: Path, tokenizer, base, location, train_rows, eval
 
         # Mixed precision where the GPU has it: bf16 on Ampere and newer, else fp16.
         values["bf16" if torch.cuda.is_bf16_supported() else "fp16"] = True
+    return values
+
+
+def build_trainer(config, out: Path, tokenizer, base, location, train_rows, eval_rows, test_rows, events):
+    import transformers
+    from transformers import EarlyStoppingCallback, Seq2SeqTrainer, Seq2SeqTrainingArguments, Trainer
+
+    seq2seq = config.task == "summarization"
+    values = base_arguments(config, out)
+    if seq2seq:
+        values.setdefault("predict_with_generate", True)
+        values.setdefault("generation_max_length", config.max_target_length)
     args_cls = Seq2SeqTrainingArguments if seq2seq else transformers.TrainingArguments
     try:
         args = args_cls(**values)
@@ -235,6 +242,10 @@ def build_trainer(config, out: Path, tokenizer, base, location, train_rows, eval
         raise TrainingError(f"These training settings do not work together: {str(err).splitlines()[0]}") from err
     prepared = prepare(config, train_rows, eval_rows, test_rows, tokenizer, base.model_type, args)
     model = build_model(config, base, location, prepared.labels)
+    if config.lora is not None:
+        from services.training.lora_config import wrap
+
+        model = wrap(config, model)
     callback = _callback(events, config.task == "causal-lm")
     callbacks = [callback]
     if config.early_stopping_patience:
@@ -268,14 +279,15 @@ def finish(config, trainer, prepared: Prepared, out: Path, tokenizer, events, st
         trainer.remove_callback(callback)
     trainer.save_model(str(out))
     final = {k.removeprefix("eval_"): v for k, v in trainer.evaluate().items() if isinstance(v, int | float)}
-    if config.task == "causal-lm":
+    causal = config.task in ("causal-lm", "chat")
+    if causal:
         final["perplexity"] = perplexity(final.get("loss"))
     report = evaluation_report(config, trainer, prepared, tokenizer)
     if prepared.test is not None and prepared.test.num_rows:
         events.progress(0.96, "Evaluating on the held-back test split")
         test = trainer.evaluate(prepared.test, metric_key_prefix="test")
         report["test"] = {k.removeprefix("test_"): v for k, v in test.items() if isinstance(v, int | float)}
-        if config.task == "causal-lm":
+        if causal:
             report["test"]["perplexity"] = perplexity(report["test"].get("loss"))
     history = [h for h in trainer.state.log_history if isinstance(h, dict)]
     summary = {
@@ -297,7 +309,12 @@ def finish(config, trainer, prepared: Prepared, out: Path, tokenizer, events, st
         (out / "metrics.json").write_text(json.dumps(final, indent=2), encoding="utf-8")
         (out / "report.json").write_text(json.dumps({**report, "history": history}, indent=2, default=str))
         (out / "playground-model.json").write_text(json.dumps({**summary, "base_source": source}, indent=2))
-        write_model_card(out, config, summary, report, history)
+        if config.lora is not None:
+            from services.training.lora_card import write_adapter_card
+
+            write_adapter_card(out, config, summary, report, tokenizer)
+        else:
+            write_model_card(out, config, summary, report, history)
     events.metrics({f"final_{k}": v for k, v in final.items() if v is not None}, trainer.state.global_step)
     events.result(summary)
     return summary
@@ -307,6 +324,11 @@ def evaluation_report(config: TrainConfig, trainer, prepared: Prepared, tokenize
     """Per-class metrics and the confusion matrix (classification) and sample predictions, on the eval split."""
     task = config.task
     report: dict = {"task": task, "labels": prepared.labels}
+    if task == "chat":
+        from services.training.lora_card import sample_answers
+
+        report["samples"] = sample_answers(config, trainer.model, tokenizer, prepared)
+        return report
     if task == "causal-lm":
         return report
     output = trainer.predict(prepared.eval, metric_key_prefix="eval")

@@ -25,6 +25,7 @@ from services.training.common import (  # noqa: F401  (their home before; caller
     TrainingCancelled,
     TrainingError,
     _is_main,
+    is_trained,
     perplexity,
 )
 from services.training.config import TrainConfig
@@ -64,14 +65,17 @@ def train(config: TrainConfig, owner: str | None = None, events: EventWriter | N
 
     from services.core.safety import check_remote_code
     from services.data import sources as data_sources
+    from services.training.lora import build_sft_trainer
+    from services.training.lora_config import check_quantization
     from services.training.run import build_trainer, finish
 
     check_remote_code(config.trust_remote_code)  # again here: the policy holds for the job process too
+    check_quantization(config)
     out = Path(config.output_dir).expanduser().resolve()
     main = _is_main()
     if main:
         out.mkdir(parents=True, exist_ok=True)
-        if not config.resume and (out / "config.json").exists():
+        if not config.resume and is_trained(out):
             raise TrainingError(
                 f"'{out}' already holds a trained model; choose another output_dir (nothing was overwritten)."
             )
@@ -93,7 +97,8 @@ def train(config: TrainConfig, owner: str | None = None, events: EventWriter | N
         raise TrainingError(f"'{config.model}' could not be loaded: {str(err).splitlines()[0][:300]}") from err
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
-    trainer, prepared = build_trainer(config, out, tokenizer, base, location, train_rows, eval_rows, test_rows, events)
+    builder = build_sft_trainer if config.task == "chat" else build_trainer
+    trainer, prepared = builder(config, out, tokenizer, base, location, train_rows, eval_rows, test_rows, events)
 
     resume_from = None
     if config.resume:
