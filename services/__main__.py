@@ -18,6 +18,11 @@
                                                  {"url", "commit", ...}
     python -m services train CONFIG.yaml         fine-tune a model; writes the model, metrics.json, README.md, job.yaml
                                                  and events.jsonl to output_dir (see services.training.config)
+    python -m services lora mask JOB.yaml        a chat job's loss mask: the first conversations token by token with
+                                                 {"trained": true|false}, counts and warnings, as JSON
+    python -m services lora merge ADAPTER_DIR --output DIR
+                                                 merge a LoRA adapter into its base, save the full model and print
+                                                 the checks (saved vs in memory, merged vs adapter and vs base)
     python -m services rag ingest --collection NAME FILE...   index documents (a job in the app)
     python -m services rag ask --collection NAME QUESTION [--top-k K]
                                                  prints {"answer", "citations": [{"source", "text", "score", "page"}]}
@@ -174,6 +179,23 @@ def cmd_train(args: argparse.Namespace) -> None:
     _print(train(TrainConfig.from_yaml(args.config), owner=args.owner))
 
 
+def cmd_lora(args: argparse.Namespace) -> None:
+    from services.training.config import TrainConfig
+    from services.training.mask import loss_mask
+
+    _print(loss_mask(TrainConfig.from_yaml(args.config), owner=args.owner, examples=args.examples))
+
+
+def cmd_lora_merge(args: argparse.Namespace) -> None:
+    from services.jobs.events import EventWriter
+    from services.training.merge import merge
+
+    events = EventWriter()
+    result = merge(args.adapter, args.output, owner=args.owner, progress=events.progress)
+    events.result(result)
+    _print(result)
+
+
 def cmd_rag(args: argparse.Namespace) -> None:
     from services.jobs.events import EventWriter
     from services.rag import answer as rag
@@ -290,6 +312,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--new-repo", action="store_true", help="refuse to write into a repo that already exists")
     p = add("train", cmd_train, "Fine-tune a model from a YAML config (see services.training.config.TrainConfig).")
     p.add_argument("config", help="YAML with task, model, dataset, max_length, training, output_dir, ...")
+    p = add("lora", cmd_lora, "LoRA tools: show a chat job's loss mask before training.")
+    lora_sub = p.add_subparsers(dest="lora_command", required=True)
+    mask = lora_sub.add_parser("mask", help="print the first conversations' tokens with a trained flag, as JSON")
+    mask.add_argument("--owner", default=argparse.SUPPRESS, help="act as this owner")
+    mask.add_argument("--examples", type=int, default=3, help="how many conversations to show (default 3)")
+    mask.add_argument("config", help="the job's YAML (task: chat, model, dataset, loss_on, max_length, ...)")
+    merge = lora_sub.add_parser("merge", help="merge an adapter into its base; prints the checks' figures as JSON")
+    merge.add_argument("--owner", default=argparse.SUPPRESS, help="act as this owner")
+    merge.add_argument("--output", required=True, help="a new (or empty) folder for the merged model")
+    merge.add_argument("adapter", help="the adapter folder (adapter_config.json + adapter_model.safetensors)")
+    merge.set_defaults(func=cmd_lora_merge)
     p = add("rag", cmd_rag, "Index documents into a collection, or ask it a question.")
     rag_sub = p.add_subparsers(dest="rag_command", required=True)
     ingest = rag_sub.add_parser("ingest", help="add files (TXT, MD, HTML, PDF, DOCX, CSV, ZIP) to a collection")

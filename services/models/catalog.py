@@ -4,6 +4,7 @@ A model id typed anywhere in the app (or the CLI) is one of, in this order:
 1. a packaged offline model: ``all-minilm-l6-v2``, ``smollm2-135m-instruct``;
 2. a model trained in this app by the caller: ``trained:<name>``;
 3. a folder on the server (when PLAYGROUND_ALLOW_LOCAL_PATHS allows it);
+(a trained model or a folder may be a PEFT adapter: `services.models.adapters` resolves it with its base;)
 4. a Hub repo id such as ``distilbert/distilbert-base-uncased-finetuned-sst-2-english``.
 Loading lives in `services.models.loading`; this module only decides and explains.
 """
@@ -13,38 +14,32 @@ from __future__ import annotations
 import functools
 import json
 import logging
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from services.core.config import get_settings
 from services.core.errors import AccessDenied, ModelNotFound, ModelUnavailable, NotAModel
 from services.core.limits import check_id
-from services.core.owners import owner_dir, safe_name
+from services.core.owners import safe_name
 from services.hub import push as hub
-from services.models import packs
-
-logger = logging.getLogger(__name__)
-
-TRAINED_PREFIX = "trained:"
-
-# transformers 4.x task names and their aliases, mapped to the canonical name the catalog uses.
-TASK_ALIASES = {"sentiment-analysis": "text-classification", "ner": "token-classification"}
-TASKS = (
-    "text-classification",
-    "token-classification",
-    "question-answering",
-    "summarization",
-    "translation",
-    "text-generation",
-    "zero-shot-classification",
-    "fill-mask",
-    "feature-extraction",
-    "sentence-similarity",
+from services.models import adapters, packs
+from services.models.entries import (
+    EMBEDDING_TASKS,
+    TASK_ALIASES,
+    TASKS,
+    TRAINED_PREFIX,
+    ModelEntry,
+    ResolvedModel,
+    canonical_task,
+    describe_tasks,
+    tasks_for_config,
+    trained_root,
 )
 
-# What a sentence-embedding model does here (zero-shot by similarity to each label).
-EMBEDDING_TASKS = ("feature-extraction", "sentence-similarity", "zero-shot-classification")
+__all__ = ["EMBEDDING_TASKS", "TASKS", "TASK_ALIASES", "TRAINED_PREFIX", "ModelEntry", "ResolvedModel",
+           "canonical_task", "catalog", "describe_tasks", "resolve", "tasks_for_config", "trained_models",
+           "trained_root"]  # fmt: skip
+
+logger = logging.getLogger(__name__)
 
 # Recommended Hub models per task, offered when the Hub is reachable (or the model is in the local HF cache).
 RECOMMENDED: dict[str, tuple[tuple[str, ...], str]] = {
@@ -81,76 +76,6 @@ RECOMMENDED: dict[str, tuple[tuple[str, ...], str]] = {
     ),
 }
 
-# Architecture name suffixes and the tasks a model with that head can do.
-_HEAD_TASKS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("ForSequenceClassification", ("text-classification", "zero-shot-classification")),
-    ("ForTokenClassification", ("token-classification",)),
-    ("ForQuestionAnswering", ("question-answering",)),
-    ("ForCausalLM", ("text-generation", "summarization", "translation")),
-    ("LMHeadModel", ("text-generation", "summarization", "translation")),
-    ("ForConditionalGeneration", ("summarization", "translation", "text-generation")),
-    ("ForMaskedLM", ("fill-mask",)),
-    ("MTModel", ("translation",)),  # Marian (Helsinki-NLP/opus-mt-*)
-    ("Model", ("feature-extraction", "sentence-similarity")),
-)
-
-
-def canonical_task(task: str) -> str:
-    """Map a 4.x task name or alias to the catalog's name; raise ValueError for unknown tasks."""
-    task = TASK_ALIASES.get(task, task)
-    if task not in TASKS:
-        raise ValueError(f"Unknown task '{task}'. Known tasks: {', '.join(TASKS)}.")
-    return task
-
-
-def tasks_for_config(config: dict, folder: Path | None = None) -> tuple[str, ...]:
-    """The tasks a model can do, judged from its config's architectures (and sentence-transformers files)."""
-    found: list[str] = []
-    for arch in config.get("architectures") or []:
-        for suffix, tasks in _HEAD_TASKS:
-            if arch.endswith(suffix):
-                found.extend(t for t in tasks if t not in found)
-                break
-    if folder is not None and (folder / "modules.json").exists():  # sentence-transformers: embeddings-based zero-shot
-        found.extend(t for t in EMBEDDING_TASKS if t not in found)
-    return tuple(found)
-
-
-@dataclass(frozen=True)
-class ModelEntry:
-    """One row of the catalog."""
-
-    id: str
-    tasks: tuple[str, ...]
-    source: str  # "hub" | "packaged" | "local" | "trained"
-    available: bool
-    description: str = ""
-    reason: str = ""  # why it is not available, in plain words
-
-    def to_dict(self) -> dict:
-        data = asdict(self)
-        data["tasks"] = list(self.tasks)
-        return data
-
-
-@dataclass(frozen=True)
-class ResolvedModel:
-    """Where a model id points. `location` is a folder, or a Hub repo id when `source == "hub"`."""
-
-    id: str
-    source: str
-    location: str
-    tasks: tuple[str, ...] = ()
-
-    @property
-    def is_local(self) -> bool:
-        return self.source != "hub"
-
-
-def trained_root(owner: str) -> Path:
-    """The caller's own folder of models trained in this app."""
-    return owner_dir(get_settings().models_dir, owner)
-
 
 def trained_models(owner: str | None) -> list[ModelEntry]:
     """Models the owner trained here (newest first). Nobody sees another owner's models."""
@@ -161,6 +86,9 @@ def trained_models(owner: str | None) -> list[ModelEntry]:
         return []
     entries = []
     for folder in sorted(root.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True):
+        if adapters.is_adapter(folder):
+            entries.append(adapters.entry(folder.name, folder, owner, resolve, _trained_description(folder, _ADAPTER)))
+            continue
         config = _read_config(folder)
         if config is None:
             continue
@@ -176,6 +104,7 @@ def trained_models(owner: str | None) -> list[ModelEntry]:
     return entries
 
 
+_ADAPTER = {"model_type": "LoRA adapter"}  # what an adapter's catalog line calls its kind
 # The metric that sums a training up, best first, and whether it reads as a percentage.
 _HEADLINE = (("accuracy", True), ("f1", True), ("f1_micro", True), ("rougeL", True), ("pearson", False),
              ("mse", False), ("perplexity", False), ("loss", False))  # fmt: skip
@@ -317,6 +246,8 @@ def resolve(model_id: str, owner: str | None = None) -> ResolvedModel:
     if model_id.startswith(TRAINED_PREFIX):
         name = model_id[len(TRAINED_PREFIX) :]
         folder = trained_root(owner).joinpath(safe_name(name)) if owner else None
+        if folder is not None and safe_name(name) == name and adapters.is_adapter(folder):
+            return adapters.resolve(model_id, folder, owner, resolve)
         if folder is None or safe_name(name) != name or _read_config(folder) is None:
             raise ModelNotFound(f"You have no trained model called '{name}'. Train one in the Fine-tune tab first.")
         return ResolvedModel(model_id, "trained", str(folder), tasks_for_config(_read_config(folder), folder))
@@ -372,6 +303,8 @@ def _resolve_folder(model_id: str, owner: str | None) -> ResolvedModel:
     theirs = folder.is_relative_to(settings.home) and not (owner and folder.is_relative_to(trained_root(owner)))
     if theirs or not folder.is_dir():
         raise ModelNotFound(f"There is no folder '{model_id}' on this machine.")
+    if adapters.is_adapter(folder):
+        return adapters.resolve(str(folder), folder, owner, resolve)
     config = _read_config(folder)
     if config is None:
         raise NotAModel(
@@ -379,8 +312,3 @@ def _resolve_folder(model_id: str, owner: str | None) -> ResolvedModel:
             "A model folder is what `save_pretrained` writes (config.json, weights, tokenizer files)."
         )
     return ResolvedModel(str(folder), "local", str(folder), tasks_for_config(config, folder))
-
-
-def describe_tasks(tasks: Iterable[str]) -> str:
-    tasks = list(tasks)
-    return ", ".join(tasks) if tasks else "no task this playground can run"

@@ -5,6 +5,8 @@
 - `trust_remote_code` stays off unless the caller turns it on; folders or repos with only pickled weights
   (``*.bin``, ``*.pt``) are refused unless the caller allows pickles.
 - Ten simultaneous requests for the same model load it once (single flight); others wait for that load.
+- A PEFT adapter loads a fresh copy of its base with the adapter on it (`services.models.adapters`); the PeftModel
+  is kept in `extras["peft"]` (its `disable_adapter()` shows the base).
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ from typing import Any
 
 from services.core.config import get_settings
 from services.core.errors import CorruptWeights, NotAModel, PlaygroundError, TaskMismatch, UnsafeWeights
+from services.models import adapters, packs
 from services.models import catalog as models
-from services.models import packs
 
 logger = logging.getLogger(__name__)
 
@@ -141,24 +143,27 @@ def _load_uncached(
     settings = get_settings()
     common = {
         "trust_remote_code": trust_remote_code,
-        "local_files_only": settings.offline or resolved.is_local,
+        "local_files_only": settings.offline or (resolved.base or resolved).is_local,
         # On a public Space the Space's own token must never serve a visitor: no ambient token there.
         "token": False if settings.on_space else None,
     }
     info = device_info()
-    location = resolved.location
+    base = resolved.base or resolved  # a PEFT adapter: a fresh copy of its base, then the adapter onto it
+    location, extras = base.location, {}
     try:
-        if resolved.source == "packaged":
-            location = str(packs.ensure_ready(resolved.id, progress))
-        if resolved.is_local:
+        if base.source == "packaged":
+            location = str(packs.ensure_ready(base.id, progress))
+        if base.is_local:
             _check_local_weights(Path(location), allow_pickle)
         progress(0.05, f"Reading the configuration of {resolved.id}")
         config = AutoConfig.from_pretrained(location, **common)
-        _check_head(resolved, task, config, Path(location) if resolved.is_local else None)
-        class_name = auto_class_name(task, config)
+        if resolved.base is None:
+            _check_head(resolved, task, config, Path(location) if resolved.is_local else None)
+        class_name = (resolved.base and adapters.prepare_base(resolved, task, config)) or auto_class_name(task, config)
         auto_class = getattr(transformers, class_name)
         progress(0.15, f"Loading the tokenizer of {resolved.id}")
-        tokenizer = AutoTokenizer.from_pretrained(location, **common)
+        own = adapters.tokenizer_location(resolved, location) if resolved.base else location
+        tokenizer = AutoTokenizer.from_pretrained(own, **common)
         progress(0.35, f"Loading the weights of {resolved.id} on {info.device}")
         model = auto_class.from_pretrained(
             location,
@@ -167,6 +172,9 @@ def _load_uncached(
             use_safetensors=None if allow_pickle else True,
             **common,
         )
+        if resolved.base is not None:
+            model, extras["peft"] = adapters.attach(model, resolved)
+            location = resolved.location
         model.to(info.device)
         _set_tokenizer_limit(tokenizer, config)
     except PlaygroundError:
@@ -192,6 +200,7 @@ def _load_uncached(
         location=location,
         nbytes=_model_nbytes(model),
         load_seconds=time.monotonic() - started,
+        extras=extras,
     )
 
 
@@ -349,7 +358,14 @@ def load(
     models.check_size(resolved)
     # The cache key holds the resolved location, so two owners' "trained:x" never share an entry.
     # allow_pickle is part of the key: one visitor's consent to a pickle never serves another who gave none.
-    key = (resolved.source, resolved.location, auto_class_family(task), trust_remote_code, allow_pickle)
+    key = (
+        resolved.source,
+        resolved.location,
+        resolved.version,
+        auto_class_family(task),
+        trust_remote_code,
+        allow_pickle,
+    )
     return model_cache().get_or_load(
         key,
         lambda: _load_uncached(
