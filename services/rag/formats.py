@@ -15,16 +15,6 @@ from html.parser import HTMLParser
 from services.core.errors import PlaygroundError
 from services.core.limits import get_limits
 
-SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx", ".csv")
-ZIP_MAX_MEMBERS = 200
-ZIP_MAX_BYTES = 200 * 2**20  # what the headers claim, all members together: an obvious bomb is refused unread
-ZIP_MAX_DIRECTORY = 4 * 2**20  # the archive's table of contents (200 entries take a few tens of KB)
-READ_BLOCK = 2**20
-PREVIEW_CHARS = 100_000  # a preview shows the beginning of each document: at most this many characters
-PREVIEW_BYTES = 4 * PREVIEW_CHARS  # raw bytes read for that from a text file (markup and UTF-8 take more)
-PREVIEW_BINARY_BYTES = 20 * 2**20  # a PDF or DOCX has to be read whole: bigger ones are not previewed
-_BINARY = (".pdf", ".docx")
-
 
 class ExtractError(PlaygroundError):
     """A document whose text cannot be read; the message says why."""
