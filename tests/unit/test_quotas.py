@@ -11,17 +11,9 @@ import pytest
 from services.core.limits import LimitExceeded, get_limits, run_gate
 from services.jobs.manager import MAX_LOG_LINES, JobManager
 from services.jobs.slots import FairSlots
+from tests.unit.test_jobs import wait_for
 
 GREEDY, OTHER = "anon:greedy", "anon:other"
-
-
-def wait_for(predicate, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
 
 
 def blocking(gate: threading.Event, started: list | None = None):
