@@ -21,6 +21,7 @@ from tabs import jobs as jobs_tab
 from tabs import models as models_tab
 from tabs.finetune import tab as finetune_tab
 from tabs.guard import RequestGuard
+from tabs.lora import tab as lora_tab
 from tabs.pipelines import tab as pipelines_tab
 from tabs.rag import tab as rag_tab
 from tabs.session import OwnerCookieMiddleware
@@ -43,6 +44,8 @@ def build_app(manager: JobManager | None = None) -> gr.Blocks:
                 tokenizers = tokenizers_tab.build(manager)
             with gr.Tab("Fine-tune", id="finetune"):
                 finetune = finetune_tab.build(manager)
+            with gr.Tab("LoRA", id="lora"):
+                lora = lora_tab.build(manager)
             with gr.Tab("RAG chat", id="rag"):
                 rag_chat = rag_tab.build(manager)
             with gr.Tab("Models", id="models"):
@@ -51,6 +54,7 @@ def build_app(manager: JobManager | None = None) -> gr.Blocks:
                 jobs = jobs_tab.build(manager)
         jobs_tab.follow(tabs, jobs)
         _try_in_pipelines(tabs, finetune, pipelines)
+        _try_adapter(tabs, lora, pipelines, rag_chat)
         demo.load(header.environment_html, None, env_status, api_visibility="private")
         demo.load(
             pipelines.on_task, [pipelines.form.task, pipelines.form.text], pipelines.task_outputs,
@@ -60,6 +64,7 @@ def build_app(manager: JobManager | None = None) -> gr.Blocks:
             tokenizers.on_load, tokenizers.load_inputs, tokenizers.load_outputs, api_visibility="private",
         )  # fmt: skip
         demo.load(finetune.on_load, None, finetune.load_outputs, api_visibility="private")
+        demo.load(lora.on_load, None, lora.load_outputs, api_visibility="private")
         demo.load(rag_chat.on_load, None, rag_chat.load_outputs, api_visibility="private")
         demo.load(models.listing, [models.task, models.show_all], models.table, api_visibility="private")
         demo.load(jobs.view, [jobs.selected], jobs.outputs, api_visibility="private")
@@ -77,6 +82,23 @@ def _try_in_pipelines(tabs: gr.Tabs, finetune, pipelines) -> None:
     ).then(pipelines.on_task, [form.task, form.text], pipelines.task_outputs, api_visibility="private").then(
         lambda model_id: model_id, [finetune.model_id], [form.model], api_visibility="private"
     )
+
+
+def _try_adapter(tabs: gr.Tabs, lora, pipelines, rag_chat) -> None:
+    """The LoRA tab's "Try it": the adapter in Pipelines (text generation) or as RAG chat's answering model."""
+    form = pipelines.form
+    lora.try_pipelines.click(
+        lambda: {tabs: gr.Tabs(selected="pipelines"), form.task: "text-generation"},
+        None,
+        [tabs, form.task],
+        api_visibility="private",
+    ).then(pipelines.on_task, [form.task, form.text], pipelines.task_outputs, api_visibility="private").then(
+        lambda model_id: model_id, [lora.share], [form.model], api_visibility="private"
+    )
+    lora.try_rag.click(
+        lambda model_id: {tabs: gr.Tabs(selected="rag"), rag_chat.answer_model: gr.update(value=model_id)},
+        [lora.share], [tabs, rag_chat.answer_model], api_visibility="private",
+    )  # fmt: skip
 
 
 def launch_kwargs() -> dict:

@@ -44,6 +44,7 @@ import json
 import logging
 import os
 import sys
+from pathlib import Path
 
 from services.core.errors import PlaygroundError
 
@@ -192,7 +193,10 @@ def cmd_lora_merge(args: argparse.Namespace) -> None:
 
     events = EventWriter()
     result = merge(args.adapter, args.output, owner=args.owner, progress=events.progress)
-    events.result(result)
+    from services.training.lora_jobs import write_merged_card
+
+    write_merged_card(Path(result["output_dir"]), args.adapter, result["base_model"], result)
+    events.result({k: v for k, v in result.items() if k != "output_dir"})  # a job's visitor never sees server paths
     _print(result)
 
 
@@ -364,7 +368,6 @@ def main(argv: list[str] | None = None) -> int:
         job_dir = os.environ.get("PLAYGROUND_JOB_DIR")
         if job_dir:  # a job's output is shown to its visitor: the traceback (server files) goes to the job folder
             import traceback
-            from pathlib import Path
 
             Path(job_dir, "error.log").write_text(traceback.format_exc(), encoding="utf-8")
             print(f"Error: something went wrong on our side ({type(err).__name__}); it is logged.", file=sys.stderr)

@@ -40,3 +40,14 @@ def perplexity(loss: float | None) -> float | None:
     if loss is None or not math.isfinite(loss):
         return None
     return float(math.exp(min(loss, 50.0)))
+
+
+def peak_mb() -> float:
+    """This process's peak memory in MiB: the GPU's allocations on CUDA, else the resident set (Linux: KiB)."""
+    import resource
+
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

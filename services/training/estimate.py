@@ -1,16 +1,19 @@
 """A LoRA job's size before it runs: the model's linear layers (what `target_modules` may name), the trainable
 parameters and their share, a memory estimate checked against this device, and a rough time per step.
 
-Nothing is trained and no weight is read: the model is built on torch's "meta" device from its config alone.
+Nothing is trained and no weight is read: the model is built on torch's "meta" device from its config alone. "seq"
+below is the row length the trainer pads to: for a chat job whose data is here, measured on its first rows (each
+batch padded to its longest row: the longest row for memory, the average batch for time), else max_length. The job
+then measures its real speed and peak memory (`corrected`).
 
 Memory model (bytes; a guide, not a promise):
 - weights: every base parameter x its dtype size (0.5 for 4-bit, 1 for 8-bit QLoRA);
 - adapter + optimizer: 16 bytes per trainable parameter (fp32 weight, fp32 gradient, AdamW's two fp32 states);
-- activations: per layer about batch x max_length x hidden x ACTIVATION_FACTOR values (Korthikanti et al. 2022
+- activations: per layer about batch x seq x hidden x ACTIVATION_FACTOR values (Korthikanti et al. 2022
   count ~34 bytes per hidden unit per token in 16-bit, ~17 values, with attention scores not stored as SDPA does;
   18 leaves room for dropout masks). With activation checkpointing each layer keeps only its input (1 value) and
   one layer at a time is recomputed in full;
-- logits: batch x max_length x vocabulary x 4 bytes (fp32 for the loss): what fills memory first on a small model
+- logits: batch x seq x vocabulary x 4 bytes (fp32 for the loss): what fills memory first on a small model
   with a big vocabulary (SmolLM2: 49k entries).
 Time model (rough): about 6 x parameters FLOPs per trained token for the layers an adapter trains through, less for
 the frozen weights (their weight gradients are never computed: 4 x), at an assumed sustained speed for the device.
@@ -26,7 +29,9 @@ from services.training.config import TrainConfig
 ACTIVATION_FACTOR = 18
 ADAM_BYTES = 16  # fp32 weight + fp32 gradient + AdamW exp_avg + exp_avg_sq
 # Sustained training FLOP/s assumed per device (rough: real speed depends on the chip, shapes and padding).
-CPU_FLOPS_PER_CORE = 15e9
+CPU_FLOPS_PER_CORE = 30e9
+RUNTIME_BYTES = 10**9
+LENGTH_ROWS = 256  # rows read to measure a chat job's token lengths
 GPU_FLOPS = 60e12
 _DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
 
@@ -105,8 +110,31 @@ def _free_bytes(cuda: bool) -> int:
     return int(min(psutil.virtual_memory().available, memory_limit_bytes()))
 
 
-def _train_rows(config: TrainConfig) -> int | None:
-    """Rows the job trains on, where the data is here to count (a bundled sample or a file); else None."""
+def _padded_lengths(config: TrainConfig, owner: str | None, batch: int) -> tuple[float, int] | None:
+    """A chat job's tokens per row as the trainer pads them (each batch to its longest row, cut at max_length)
+    over the first rows, and the longest row: (mean padded length, longest); None where the data is not here."""
+    from services.training.chat_data import conversations, encode
+    from services.training.mask import _tokenizer
+
+    data = _train_data(config)
+    if data is None or config.task != "chat":
+        return None
+    try:
+        tokenizer = _tokenizer(config, owner)
+        rows, _ = conversations(data.select(range(min(LENGTH_ROWS, data.num_rows))), config)
+    except Exception:  # the estimate falls back to max_length; the job itself says what is wrong
+        return None
+    lengths = [min(len(encode(tokenizer, m, config.loss_on, config.max_length).input_ids), config.max_length)
+               for m in rows]  # fmt: skip
+    if not lengths:
+        return None
+    batches = [lengths[i : i + batch] for i in range(0, len(lengths), batch)]
+    padded = sum(max(b) * len(b) for b in batches) / len(lengths)
+    return padded, max(lengths)
+
+
+def _train_data(config: TrainConfig):
+    """The training split, where the data is here to read (a bundled sample or a file); else None."""
     from pathlib import Path
 
     from services.core.errors import PlaygroundError
@@ -116,10 +144,17 @@ def _train_rows(config: TrainConfig) -> int | None:
     if not (source.startswith(sources.SAMPLE_PREFIX) or Path(source).expanduser().is_file()):
         return None  # a Hub dataset is not downloaded for an estimate
     try:
-        data = sources.load(source, config=config.dataset.config, split=config.dataset.split)
+        return sources.load(source, config=config.dataset.config, split=config.dataset.split)["train"]
     except (PlaygroundError, OSError, ValueError):
         return None
-    rows = data["train"].num_rows
+
+
+def _train_rows(config: TrainConfig) -> int | None:
+    """Rows the job trains on, where the data is here to count (a bundled sample or a file); else None."""
+    data = _train_data(config)
+    if data is None:
+        return None
+    rows = data.num_rows
     split = config.dataset.eval_split
     if isinstance(split, int | float) or str(split).replace(".", "", 1).isdigit():
         rows -= max(1, round(rows * float(split)))
@@ -151,6 +186,9 @@ def estimate(config: TrainConfig, owner: str | None = None) -> dict:
     batch = int(args.get("per_device_train_batch_size", 8))
     accumulate = int(args.get("gradient_accumulation_steps", 1))
     seq = int(config.max_length)
+    shape = _padded_lengths(config, owner, batch)
+    # Memory follows the longest batch; time the average one (the trainer pads each batch to its longest row).
+    mem_seq, time_seq = (shape[1], shape[0]) if shape else (seq, seq)
     cuda = device_info().device == "cuda"
     checkpointing = bool(
         args.get("activation_checkpointing", args.get("gradient_checkpointing", cuda and not classifier))
@@ -163,13 +201,13 @@ def estimate(config: TrainConfig, owner: str | None = None) -> dict:
         getattr(base, "num_hidden_layers", 0) or getattr(base, "n_layer", 0) or getattr(base, "num_layers", 0)
     )
     vocab = int(getattr(base, "vocab_size", 0) or 0)
-    per_layer = batch * seq * hidden * act_bytes
+    per_layer = batch * mem_seq * hidden * act_bytes
     activations = {
         "without_checkpointing": n_layers * per_layer * ACTIVATION_FACTOR,
         "with_checkpointing": n_layers * per_layer + per_layer * ACTIVATION_FACTOR,
     }
     if config.task in ("chat", "causal-lm", "summarization"):
-        out_len = config.max_target_length if config.task == "summarization" else seq
+        out_len = config.max_target_length if config.task == "summarization" else mem_seq
         logits = batch * out_len * vocab * 4
     else:
         logits = batch * (seq if config.task == "token-classification" else 1) * int(base.num_labels) * 4
@@ -179,6 +217,9 @@ def estimate(config: TrainConfig, owner: str | None = None) -> dict:
         "activations": activations["with_checkpointing" if checkpointing else "without_checkpointing"],
         "logits": logits,
     }
+    # The process itself on a CPU: Python, torch, transformers, trl and the tokenizer (measured ~1 GB resident
+    # before the model loads); on CUDA the allocator's peak excludes it.
+    memory["runtime"] = 0 if cuda else RUNTIME_BYTES
     memory["total"] = sum(memory.values())
     free = _free_bytes(cuda)
     fits = memory["total"] <= free
@@ -191,7 +232,7 @@ def estimate(config: TrainConfig, owner: str | None = None) -> dict:
             f"(per_device_train_batch_size {batch}) or max_length ({seq}){hint}"
         )
 
-    tokens = batch * seq * accumulate
+    tokens = round(batch * time_seq * accumulate)
     flops = tokens * (4 * total + 6 * trainable)
     speed = GPU_FLOPS * max(device_info().gpu_count, 1) if cuda else CPU_FLOPS_PER_CORE * torch.get_num_threads()
     seconds = flops / speed
@@ -224,6 +265,51 @@ def estimate(config: TrainConfig, owner: str | None = None) -> dict:
             "train_rows": rows,
             "total_steps": steps,
             "total_seconds": round(seconds * steps, 1) if steps is not None else None,
-            "note": "rough: ~6 FLOPs per trainable and ~4 per frozen parameter per token, padded to max_length",
+            "tokens_per_row": round(time_seq, 1),
+            "note": "rough: ~6 FLOPs per trainable and ~4 per frozen parameter per token, each batch padded to its "
+            "longest row (measured on the first rows where the data is here, else max_length)",
         },
     }
+
+
+def corrected(before: dict, measured: dict, steps_done: int | None = None) -> dict:
+    """The estimate made before launch set against what the job measured in its first steps: the time left and in
+    all at the measured speed, and the peak memory, each beside its estimate, with one sentence."""
+    per_step = measured.get("seconds_per_step")
+    time_ = before.get("time") or {}
+    total_steps = time_.get("total_steps")
+    if not isinstance(per_step, int | float) or per_step <= 0:
+        return {"sentence": "Measuring: the first steps' speed corrects the estimate in a moment."}
+    done = steps_done if steps_done is not None else int(measured.get("step") or 0)
+    left = per_step * max((total_steps or done) - done, 0)
+    out = {
+        "seconds_per_step": round(per_step, 3),
+        "estimated_seconds_per_step": time_.get("seconds_per_step"),
+        "total_seconds": round(per_step * total_steps, 1) if total_steps else None,
+        "estimated_total_seconds": time_.get("total_seconds"),
+        "seconds_left": round(left, 1),
+        "peak_bytes": int(measured["peak_mb"] * 2**20) if measured.get("peak_mb") else None,
+        "estimated_bytes": (before.get("memory") or {}).get("total"),
+    }
+    sentence = f"Measured: {_duration(per_step)} a step"
+    if time_.get("seconds_per_step"):
+        sentence += f" (estimated {_duration(time_['seconds_per_step'])})"
+    if total_steps:
+        sentence += f", so about {_duration(per_step * total_steps)} for all {total_steps:,} steps"
+        sentence += f", {_duration(left)} left" if left else ""
+    if out["peak_bytes"]:
+        sentence += f"; peak memory {_gb(out['peak_bytes'])}"
+        if out["estimated_bytes"]:
+            sentence += f" (estimated {_gb(out['estimated_bytes'])})"
+    out["sentence"] = sentence + "."
+    return out
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 90:
+        return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

@@ -29,7 +29,9 @@ from services.training.config import TrainConfig
 from services.training.curves import one_per_step
 from services.training.policy import check_for_visitors
 
-__all__ = ["check_source", "outputs", "retry", "start", "trained_root", "uploads_root"]
+__all__ = ["check_source", "measured", "outputs", "retry", "start", "trained_root", "uploads_root"]
+# Logged values that are not curves of the Fine-tune charts: the child's own measures, the token counter.
+_NOT_CURVES = ("measured_", "num_input_tokens_seen")
 
 
 def check_source(source: str, owner: str) -> None:
@@ -123,10 +125,27 @@ def curves(manager, job_id: str, owner: str) -> list[dict]:
                 or not isinstance(value, int | float)
             ):
                 continue
-            if key.endswith(("runtime", "per_second", "grad_norm")):
+            if key.endswith(("runtime", "per_second", "grad_norm", "num_tokens")) or key.startswith(_NOT_CURVES):
                 continue
             rows.append({"step": step or 0, "epoch": values.get("epoch") or 0, "series": key, "value": float(value)})
     return one_per_step(rows)
+
+
+def measured(manager, job_id: str, owner: str) -> dict:
+    """The training child's own measures: the latest seconds per step and peak memory (MiB) since step 1, and
+    tokens per second as rows {step, series: "tokens_per_second", value} for a curve."""
+    latest: dict = {}
+    speed = []
+    for event in manager.events(job_id, owner, types=("metrics",)):
+        values, step = event.get("values") or {}, event.get("step") or 0
+        if "measured_seconds_per_step" not in values:
+            continue
+        latest = {"step": step, "seconds_per_step": values["measured_seconds_per_step"],
+                  "peak_mb": values.get("measured_peak_mb")}  # fmt: skip
+        if isinstance(values.get("measured_tokens_per_second"), int | float):
+            speed.append({"step": step, "epoch": 0, "series": "tokens_per_second",
+                          "value": float(values["measured_tokens_per_second"])})  # fmt: skip
+    return {**latest, "tokens_per_second": one_per_step(speed)}
 
 
 def has_checkpoint(out: Path) -> bool:
@@ -179,6 +198,7 @@ _PACKAGED = {
     "token-classification": ["all-minilm-l6-v2"],
     "summarization": [],
     "causal-lm": ["smollm2-135m-instruct"],
+    "chat": ["smollm2-135m-instruct"],
 }
 _HUB = {
     "text-classification": ["distilbert/distilbert-base-uncased", "FacebookAI/roberta-base"],
@@ -186,6 +206,7 @@ _HUB = {
     "token-classification": ["distilbert/distilbert-base-cased", "google-bert/bert-base-cased"],
     "summarization": ["google-t5/t5-small", "facebook/bart-base"],
     "causal-lm": ["openai-community/gpt2", "HuggingFaceTB/SmolLM2-135M"],
+    "chat": ["HuggingFaceTB/SmolLM2-360M-Instruct", "Qwen/Qwen2.5-0.5B-Instruct"],
 }
 
 
@@ -196,7 +217,14 @@ def base_models(task: str, owner: str | None) -> list[str]:
 
     offline = get_settings().offline
     found = [m for m in _PACKAGED.get(task, []) if m in packs.PACKS and packs.PACKS[m].installed]
-    found += [e.id for e in models.trained_models(owner)]
+    trained = models.trained_models(owner)
+    if task == "chat":  # a chat adapter trains on a full decoder (an adapter is not stacked on an adapter)
+        from services.models.adapters import is_adapter
+
+        root = trained_root(owner)
+        trained = [e for e in trained if "text-generation" in e.tasks
+                   and not is_adapter(root / e.id.removeprefix(TRAINED_PREFIX))]  # fmt: skip
+    found += [e.id for e in trained]
     return found + ([] if offline else _HUB.get(task, []))
 
 

@@ -33,6 +33,7 @@ def _sft_args(config: TrainConfig, out: Path, cuda: bool):
     )
     values.setdefault("learning_rate", 2e-4)  # trl's 2e-5 is for full fine-tuning; an adapter needs ~10x
     values.setdefault("packing", False)
+    values.setdefault("include_num_input_tokens_seen", "non_padding")  # tokens/s on the tab's curves
     if not cuda:
         # trl turns activation checkpointing on by default (memory for time). On a CPU with a small model memory
         # is not what runs out, and recomputing every layer in the backward pass costs a third of the step.

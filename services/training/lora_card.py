@@ -52,7 +52,7 @@ def sample_answers(config, model, tokenizer, prepared) -> list[dict]:
             new = ids[0, prompt["input_ids"].shape[1] :]
             answers[side] = tokenizer.decode(new, skip_special_tokens=True).strip()
         user = next(t["content"] for t in reversed(messages[:last]) if t["role"] == "user")
-        samples.append({"text": user, "expected": messages[last]["content"], **answers})
+        samples.append({"text": user, "messages": messages[:last], "expected": messages[last]["content"], **answers})
     return samples
 
 

@@ -34,8 +34,13 @@ def loss_mask(config: TrainConfig, owner: str | None = None, examples: int = EXA
     shown, totals = [], {"trained": 0, "masked": 0}
     truncated = differs = empty = 0
     stop_learned = False
+    lengths, turns, roles = [], [], {}
     for i, messages in enumerate(rows):
         enc = encode(tokenizer, messages, config.loss_on, config.max_length)
+        lengths.append(len(enc.offsets))
+        turns.append(len(messages))
+        for m in messages:
+            roles[m["role"]] = roles.get(m["role"], 0) + 1
         truncated += enc.truncated
         differs += enc.render_differs
         empty += not any(enc.trained)
@@ -97,8 +102,16 @@ def loss_mask(config: TrainConfig, owner: str | None = None, examples: int = EXA
             "truncated_share": round(truncated / len(rows), 4) if rows else 0.0,
             "no_trained_tokens": empty,
         },
+        "statistics": {"turns": _spread(turns), "tokens": _spread(lengths), "roles": roles},
         "warnings": warnings,
     }
+
+
+def _spread(values: list[int]) -> dict:
+    """min, median, 95th percentile and max of whole numbers (zeros for none)."""
+    ordered = sorted(values) or [0]
+    at = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
+    return {"min": ordered[0], "median": at(0.5), "p95": at(0.95), "max": ordered[-1]}
 
 
 def _tokenizer(config: TrainConfig, owner: str | None):

@@ -15,7 +15,7 @@ import numpy as np
 
 from services.jobs.events import EventWriter, cancel_requested
 from services.training import metrics as M
-from services.training.common import _AUTO, _KIND, TrainingError, _is_main, perplexity
+from services.training.common import _AUTO, _KIND, TrainingError, _is_main, peak_mb, perplexity
 from services.training.config import TrainConfig
 from services.training.data import Prepared, prepare
 
@@ -40,6 +40,8 @@ def _callback(events: EventWriter, causal: bool):
             self.last = 0.0
             self.trainer = None
             self.causal = causal
+            self.mark: tuple[int, float, int] | None = None  # (step, time, tokens seen) the measure starts from
+            self.measured = 0.0
 
         def on_step_end(self, args, state, control, **kwargs):
             if cancel_requested():
@@ -48,6 +50,7 @@ def _callback(events: EventWriter, causal: bool):
                 events.progress(step_progress(state.global_step, state.max_steps), "Cancelling: saving a checkpoint")
                 return control
             now = time.time()
+            self._measure(state, now)
             if now - self.last >= 1.0 or state.global_step == state.max_steps:
                 self.last = now
                 done = state.global_step / max(state.max_steps, 1)
@@ -58,6 +61,22 @@ def _callback(events: EventWriter, causal: bool):
                     f"Step {state.global_step}/{state.max_steps} · epoch {state.epoch or 0:.2f} · about {eta} left",
                 )
             return control
+
+        def _measure(self, state, now: float) -> None:
+            """The measured speed and peak memory from step 1 on (loading and the first step left out), every
+            few seconds: what corrects the estimate made before launch (`services.training.estimate.corrected`)."""
+            step, tokens = state.global_step, int(getattr(state, "num_input_tokens_seen", 0) or 0)
+            if self.mark is None:
+                self.mark = (step, now, tokens)
+                return
+            first, then, seen = self.mark
+            if step <= first or (now - self.measured < 5.0 and step != state.max_steps):
+                return
+            self.measured = now
+            values = {"measured_seconds_per_step": (now - then) / (step - first), "measured_peak_mb": peak_mb()}
+            if tokens > seen:
+                values["measured_tokens_per_second"] = (tokens - seen) / max(now - then, 1e-9)
+            events.metrics(values, step)
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             values = {k: v for k, v in (logs or {}).items() if isinstance(v, int | float)}

@@ -29,11 +29,14 @@ class DataPanel:
     report: gr.HTML
 
 
-def build() -> DataPanel:
+def build(samples: list[str] | None = None, prefix: str = "ft") -> DataPanel:
+    """The panel; `samples` lists the bundled samples offered (the Fine-tune tab's by default), the first chosen."""
+    samples = samples or datasets.sample_ids()
+    default = "samples/sentiment" if "samples/sentiment" in samples else samples[0]
     with gr.Group():
         with gr.Row(equal_height=True):
             kind = gr.Radio(KINDS, value=KINDS[0], label="1 · Data", scale=2)
-            sample = gr.Dropdown(datasets.sample_ids(), value="samples/sentiment", label="Sample", scale=2)
+            sample = gr.Dropdown(samples, value=default, label="Sample", scale=2)
             file = gr.File(label="CSV, TSV, JSON(L), Parquet or TXT", file_types=FILE_TYPES, visible=False, scale=2)
             hub_id = gr.Textbox(label="Hub dataset id", placeholder="e.g. stanfordnlp/imdb", visible=False, scale=2)
             hub_config = gr.Textbox(label="Configuration", visible=False, scale=1)
@@ -43,7 +46,7 @@ def build() -> DataPanel:
             with gr.Column(scale=3):
                 columns = gr.HTML("<div class='pg-empty'>Press “Look at the data” to see its rows.</div>")
                 table = gr.Dataframe(interactive=False, max_height=260, wrap=True, visible=False)
-            report = gr.HTML(elem_id="ft-data-report")
+            report = gr.HTML(elem_id=f"{prefix}-data-report")
 
     def on_kind(choice: str):
         return {

@@ -312,7 +312,8 @@ def build(manager: JobManager) -> FinetuneTab:
     def on_load(request: gr.Request, profile: gr.OAuthProfile | None):
         """Find the owner's latest training again after a reload or restart."""
         owner = owner_of(request, profile)
-        latest = next((r for r in manager.list(owner) if r.kind == "train"), None)
+        jobs = [r for r in manager.list(owner) if r.kind == "train" and (r.config or {}).get("task") != "chat"]
+        latest = jobs[0] if jobs else None  # chat (LoRA) jobs are the LoRA tab's
         if latest is None:
             return {job: None}
         return {job: latest.id, **poll(latest.id, request, profile), timer: gr.Timer(active=True)}

@@ -14,6 +14,7 @@ from services.core.config import get_settings
 from services.core.limits import check_id, run_gate
 from services.hub import cards
 from services.jobs.manager import JobManager
+from services.models.catalog import catalog
 from services.rag import answer as rag
 from services.rag import guide as rag_guide
 from services.rag.history import choose_collection, last_collection
@@ -30,6 +31,7 @@ EXAMPLES = rag_guide.DEMO_QUESTIONS  # the demo collection's; every other collec
 class RagTab:
     on_load: object
     load_outputs: list
+    answer_model: gr.Dropdown
 
 
 def _collection_folder(name: str, owner: str) -> str:
@@ -88,6 +90,9 @@ def build(manager: JobManager) -> RagTab:
                     value=False,
                     interactive=not get_settings().offline,
                 )
+                answer_model = gr.Dropdown([rag.CHAT_MODEL], value=rag.CHAT_MODEL, label="Answering model",
+                                           allow_custom_value=True, elem_id="rag-model",
+                                           info="a chat model: packaged, your trained:<name> or adapters")  # fmt: skip
                 temperature = gr.Slider(0, 1.5, value=0, step=0.05, label="Temperature (0 = the likeliest words)")
                 max_new = gr.Slider(16, 512, value=96, step=16, label="Max new tokens")
                 contrast = gr.Slider(
@@ -139,7 +144,9 @@ def build(manager: JobManager) -> RagTab:
         owner = owner_of(request, profile)
         choices = _choices(owner)
         last = last_collection(owner)  # the visitor's collection before the reload, while it still exists
-        return refresh(last if last in {value for _, value in choices} else DEMO, owner, choices)
+        chat_models = [e.id for e in catalog("text-generation", owner) if e.available]
+        return {**refresh(last if last in {value for _, value in choices} else DEMO, owner, choices),
+                answer_model: gr.update(choices=chat_models or [rag.CHAT_MODEL])}  # fmt: skip
 
     @friendly
     def on_collection(name: str, request: gr.Request, profile: gr.OAuthProfile | None):
@@ -224,7 +231,7 @@ def build(manager: JobManager) -> RagTab:
     delete_btn.click(ui_delete, [collection, doomed], view, api_visibility="private")
 
     @friendly
-    def ui_ask(name, text, turns, k, w, rr, temp, new_tokens, prompt, lean, request: gr.Request,
+    def ui_ask(name, text, turns, k, w, rr, temp, new_tokens, prompt, lean, answerer, request: gr.Request,
                profile: gr.OAuthProfile | None):  # fmt: skip
         owner = owner_of(request, profile)
         text = (text or "").strip()
@@ -240,7 +247,8 @@ def build(manager: JobManager) -> RagTab:
         with run_gate().hold(owner):  # one answer at a time per visitor: the model is shared with everyone
             answers = rag.stream_answer(name, text, owner, top_k=int(k), hybrid_weight=float(w), rerank=bool(rr),
                                         temperature=float(temp), max_new_tokens=int(new_tokens), system_prompt=prompt,
-                                        history=earlier, contrast=float(lean or 0))  # fmt: skip
+                                        history=earlier, contrast=float(lean or 0),
+                                        model=(answerer or rag.CHAT_MODEL).strip())  # fmt: skip
             for last in answers:
                 turns[-1] = {"role": "assistant", "content": rag_view.chat_html(last["answer"]) or "…"}
                 cited = rag_view.explain(last["citations"], last["hits"])
@@ -250,7 +258,8 @@ def build(manager: JobManager) -> RagTab:
         cited = rag_view.explain(last.get("citations") or [], last.get("hits") or [])
         remember(owner, name, "assistant", last.get("answer", ""), cited)
 
-    ask_inputs = [collection, question, chatbot, top_k, weight, rerank, temperature, max_new, system, contrast]
+    ask_inputs = [collection, question, chatbot, top_k, weight, rerank, temperature, max_new, system, contrast,
+                  answer_model]  # fmt: skip
     ask_outputs = [chatbot, question, sources, inspector]
     send.click(ui_ask, ask_inputs, ask_outputs, api_visibility="private", concurrency_id="inference")
     question.submit(ui_ask, ask_inputs, ask_outputs, api_visibility="private", concurrency_id="inference")
@@ -262,7 +271,7 @@ def build(manager: JobManager) -> RagTab:
 
     new_btn.click(ui_new, [collection], [chatbot, sources, inspector], api_visibility="private")
     _api(manager)
-    return RagTab(on_load, view)
+    return RagTab(on_load, [*view, answer_model], answer_model)
 
 
 def _api(manager: JobManager) -> None:
