@@ -228,8 +228,11 @@ def _build(cls, data: dict, where: str):
 
 
 @functools.cache
+@functools.cache
 def training_argument_names() -> frozenset[str]:
-    from transformers import Seq2SeqTrainingArguments
+    # From its own module: transformers' lazy top-level attribute can fail ("cannot import name") while another
+    # thread is importing transformers (two tabs preview their configs at once on a page load).
+    from transformers.training_args_seq2seq import Seq2SeqTrainingArguments
 
     # trl's SFTConfig settings that a chat job passes on (the rest of SFTConfig is set from the top-level keys).
     return frozenset(f.name for f in dataclasses.fields(Seq2SeqTrainingArguments) if f.init) | SFT_SETTINGS

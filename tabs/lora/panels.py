@@ -114,7 +114,7 @@ def build(manager: JobManager) -> AfterTraining:
             with run_gate().hold(owner):  # one generation at a time per visitor: the model is shared by everyone
                 for part in compare(adapter, text or "", owner=owner, max_new_tokens=int(new_tokens), halt=halt,
                                     temperature=float(temp or 0), seed=int(seed_ or 0)):  # fmt: skip
-                    yield {base_out: part["base"], adapter_out: part["adapter"]}
+                    yield {base_out: _shown(part, "base"), adapter_out: _shown(part, "adapter")}
         finally:
             stops.release(key, halt)
         if part.get("stopped"):
@@ -164,6 +164,13 @@ def build(manager: JobManager) -> AfterTraining:
     chosen.change(lambda a: gr.update(value=a) if a else gr.update(), [chosen], [share], api_visibility="private")
     outputs = [chosen, share, tests, merge_name, try_pipelines, try_rag]
     return AfterTraining(chosen, share, tests, merge_name, try_pipelines, try_rag, outputs, show, refresh)
+
+
+def _shown(part: dict, side: str) -> str:
+    """One side's answer so far; a finished empty one says so instead of leaving the box blank."""
+    if part[side] or not part.get("done"):
+        return part[side] or "…"
+    return "(an empty answer: the model ended its turn at once)"
 
 
 def _folder_of(model_id: str | None, owner: str) -> str:
