@@ -228,7 +228,6 @@ def _build(cls, data: dict, where: str):
 
 
 @functools.cache
-@functools.cache
 def training_argument_names() -> frozenset[str]:
     # From its own module: transformers' lazy top-level attribute can fail ("cannot import name") while another
     # thread is importing transformers (two tabs preview their configs at once on a page load).
