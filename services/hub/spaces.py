@@ -21,6 +21,7 @@ _TASKS = {
     "summarization": "summarize",
     "causal-lm": "generate",
     "text-generation": "generate",
+    "chat": "chat",
 }
 
 # The generated app's parts, by kind of task: assets/space/{header,footer,<kind>}.py.tmpl (header and footer are
@@ -40,6 +41,7 @@ _EXAMPLES = {
         "The town council met on Tuesday and agreed to open the new library in spring, after two years of work."
     ],
     "generate": ["Once upon a time"],
+    "chat": ["If today is Monday, what day will it be in 10 days? Answer with the day only."],
 }
 
 
@@ -61,8 +63,18 @@ def task_of(folder: str | Path) -> str:
         ("LMHead", "causal-lm"),
     ):
         if marker in architecture:
-            return task
+            return "chat" if task == "causal-lm" and _has_chat_template(folder) else task
     raise PlaygroundError("This model's task is unknown: a demo Space can be made for models trained here.")
+
+
+def _has_chat_template(folder: Path) -> bool:
+    """A merged chat model: its tokenizer carries the chat template it was trained with."""
+    import json
+
+    if (folder / "chat_template.jinja").is_file():
+        return True
+    config = folder / "tokenizer_config.json"
+    return config.is_file() and bool(json.loads(config.read_text(encoding="utf-8")).get("chat_template"))
 
 
 def space_name_for(model_id: str) -> str:
@@ -88,6 +100,8 @@ def space_files(model_id: str, task: str, title: str | None = None, examples: li
         + _template("footer").format(title=title, description=description, examples=examples or _EXAMPLES[kind])
     )
     requirements = f"transformers>={version('transformers').split('.')[0]}\ntorch\nsentencepiece\n"
+    if kind == "chat":  # a chat adapter: transformers loads base + adapter through peft
+        requirements += f"peft>={version('peft')}\n"
     readme = f"""---
 title: {_yaml_text(title)}
 emoji: 🤗

@@ -75,6 +75,8 @@ def card(config, summary: dict, report: dict, tokenizer=None) -> str:
         if "adapter" in s
     )
     targets = lora.target_modules if isinstance(lora.target_modules, str) else ", ".join(lora.target_modules)
+    variant = " (DoRA)" if lora.use_dora else ""
+    variant += " (rsLoRA)" if lora.use_rslora else ""
     content = f"""---
 {data.to_yaml()}
 ---
@@ -85,9 +87,8 @@ A **LoRA adapter** for `{base}` ({config.task}), trained in HF Playground with ğ
 {"and trl's `SFTTrainer` " if config.task == "chat" else ""}on `{config.dataset.source}`:
 {summary.get("train_rows", 0):,} rows, {summary.get("steps", 0):,} steps, {summary.get("seconds", 0)} s.
 Only the adapter is stored here (not a copy of the base): r = {lora.r}, alpha = {lora.alpha:g},
-dropout = {lora.dropout:g}, target modules {targets}
-{"(DoRA) " if lora.use_dora else ""}{"(rsLoRA) " if lora.use_rslora else ""}; loss on
-{"the assistant's turns only" if config.loss_on == "completion" else "every token"}.
+dropout = {lora.dropout:g}, target modules {targets}{variant};
+loss on {"the assistant's turns only" if config.loss_on == "completion" else "every token"}.
 
 ## Use it
 
@@ -136,6 +137,20 @@ def write_adapter_card(out: Path, config, summary: dict, report: dict, tokenizer
     path = Path(out) / "README.md"
     path.write_text(card(config, summary, report, tokenizer), encoding="utf-8")
     return path
+
+
+def make_portable(out: Path, config) -> None:
+    """Name the base in adapter_config.json as anyone can load it: a packaged model by its Hub id (read back here as
+    the packaged model), a Hub model by its id, never this machine's path to it; and drop the pickled
+    training_args.bin the Trainer leaves beside the adapter (the checkpoints keep theirs for Resume)."""
+    (out / "training_args.bin").unlink(missing_ok=True)
+    path = out / "adapter_config.json"
+    model = str(config.model)
+    if not path.is_file() or model.startswith(("trained:", "/", ".", "~")):
+        return  # a base of this machine only: the path is what finds it
+    adapter = json.loads(path.read_text(encoding="utf-8"))
+    adapter["base_model_name_or_path"] = _base_id(model)
+    path.write_text(json.dumps(adapter, indent=2, sort_keys=True), encoding="utf-8")
 
 
 def _base_id(model: str) -> str:

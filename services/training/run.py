@@ -329,8 +329,9 @@ def finish(config, trainer, prepared: Prepared, out: Path, tokenizer, events, st
         (out / "report.json").write_text(json.dumps({**report, "history": history}, indent=2, default=str))
         (out / "playground-model.json").write_text(json.dumps({**summary, "base_source": source}, indent=2))
         if config.lora is not None:
-            from services.training.lora_card import write_adapter_card
+            from services.training.lora_card import make_portable, write_adapter_card
 
+            make_portable(out, config)
             write_adapter_card(out, config, summary, report, tokenizer)
         else:
             write_model_card(out, config, summary, report, history)

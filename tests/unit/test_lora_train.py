@@ -160,3 +160,12 @@ def test_smollm2_trains_a_few_lora_steps(tmp_path):
     raw["training"] = {"max_steps": 2, "per_device_train_batch_size": 2}
     summary = train(TrainConfig.from_dict(raw))
     assert summary["steps"] == 2 and (tmp_path / "smol" / "adapter_model.safetensors").is_file()
+    # The adapter names its base as anyone can load it (the Hub id), never this machine's converted folder; no
+    # pickled training_args.bin is left beside it (a push would publish it).
+    config = json.loads((tmp_path / "smol" / "adapter_config.json").read_text())
+    assert config["base_model_name_or_path"] == packs.PACKS["smollm2-135m-instruct"].hub_id
+    assert not (tmp_path / "smol" / "training_args.bin").exists()
+    from services.models.catalog import resolve
+
+    resolved = resolve(str(tmp_path / "smol"))
+    assert resolved.source == "adapter" and resolved.base.id == "smollm2-135m-instruct"  # read back as the pack

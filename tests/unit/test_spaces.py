@@ -101,3 +101,21 @@ def test_a_demo_space_is_pushed_as_a_new_space_and_a_taken_name_is_refused(tmp_p
             create_demo_space(tmp_path / "other", "alice/ner", "token-classification", "alice/demo", token=ALICE)
         again = Path(snapshot_download("alice/demo", repo_type="space", token=ALICE, local_dir=tmp_path / "again"))
         assert "alice/sentiment" in (again / "app.py").read_text()  # the first Space is untouched
+
+
+def test_a_chat_adapter_demo_loads_base_and_adapter_and_answers(tmp_path, tiny_chat_model, monkeypatch):
+    """A LoRA chat adapter (issue 16, "Share"): the Space's transformers loads the base its adapter_config names
+    and puts the adapter on it; the answer is the reply only, rendered with the chat template."""
+    from tests.unit.test_lora_compare import build_chat_adapter
+
+    adapter = build_chat_adapter(tiny_chat_model, tmp_path / "adapter")
+    (adapter / "playground-model.json").write_text('{"task": "chat"}')
+    from services.hub.spaces import task_of
+
+    assert task_of(adapter) == "chat"
+    folder = write_space(tmp_path / "space", "alice/days-adapter", "chat")
+    assert "peft" in (folder / "requirements.txt").read_text()
+    app = run_app(folder, adapter, monkeypatch)
+    assert type(app["model"]).__name__ == "LlamaForCausalLM" and hasattr(app["model"], "peft_config")
+    answer = app["predict"]("the cat sat")
+    assert isinstance(answer, str) and "<|im_start|>" not in answer and "the cat sat" not in answer
