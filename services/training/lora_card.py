@@ -146,10 +146,11 @@ def make_portable(out: Path, config) -> None:
     (out / "training_args.bin").unlink(missing_ok=True)
     path = out / "adapter_config.json"
     model = str(config.model)
-    if not path.is_file() or model.startswith(("trained:", "/", ".", "~")):
-        return  # a base of this machine only: the path is what finds it
+    portable = _base_id(model)
+    if not path.is_file() or (portable == model and (model.count("/") != 1 or Path(model).expanduser().exists())):
+        return  # a base of this machine only (a folder, trained:<name>): the path is what finds it
     adapter = json.loads(path.read_text(encoding="utf-8"))
-    adapter["base_model_name_or_path"] = _base_id(model)
+    adapter["base_model_name_or_path"] = portable
     path.write_text(json.dumps(adapter, indent=2, sort_keys=True), encoding="utf-8")
 
 
