@@ -152,7 +152,7 @@ class TrainConfig:
         if not 8 <= int(self.max_length) <= 8192:
             raise ConfigError("max_length must be between 8 and 8192 tokens.")
         self.training = dict(self.training or {})
-        _check_training(self.training)
+        _check_training(self.training, lora=self.lora is not None)
         if self.task not in ("causal-lm", "chat") and not self.dataset.target(self.task):
             column = {"text-regression": "target_column", "summarization": "summary_column"}.get(
                 self.task, "label_column"
@@ -237,7 +237,7 @@ def training_argument_names() -> frozenset[str]:
     return frozenset(f.name for f in dataclasses.fields(Seq2SeqTrainingArguments) if f.init) | SFT_SETTINGS
 
 
-def _check_training(values: dict[str, Any]) -> None:
+def _check_training(values: dict[str, Any], lora: bool = False) -> None:
     names = training_argument_names()
     for key in values:
         if key in _MANAGED:
@@ -253,10 +253,12 @@ def _check_training(values: dict[str, Any]) -> None:
         except (TypeError, ValueError) as err:
             raise ConfigError(f"The learning rate must be a number like 5e-5, not '{lr}'.") from err
         if not 0 < lr <= 0.01:
-            raise ConfigError(
-                f"A learning rate of {lr:g} would wreck the model: fine-tuning uses about 1e-5 to 5e-4 "
-                "(5e-5 is a good start)."
+            usual = (
+                "a LoRA adapter uses about 1e-4 to 1e-3 (2e-4 is a good start)"
+                if lora
+                else ("fine-tuning uses about 1e-5 to 5e-4 (5e-5 is a good start)")
             )
+            raise ConfigError(f"A learning rate of {lr:g} would wreck the model: {usual}.")
         values["learning_rate"] = lr
     for key in ("num_train_epochs", "per_device_train_batch_size", "per_device_eval_batch_size"):
         if key in values and not float(values[key]) > 0:

@@ -132,3 +132,11 @@ def test_cpu_sft_settings_turn_off_what_trl_turns_on_for_gpus(tmp_path):
     args = _sft_args(config(lora={}), tmp_path, cuda=False)
     assert not args.activation_checkpointing and not args.bf16 and args.learning_rate == 2e-4
     assert args.max_length == 128 and not args.assistant_only_loss
+
+
+def test_a_wild_learning_rate_gets_the_range_for_its_kind_of_training():
+    with pytest.raises(ConfigError, match="a LoRA adapter uses about 1e-4 to 1e-3"):
+        config(training={"learning_rate": 0.5}, lora={"r": 8})
+    with pytest.raises(ConfigError, match="fine-tuning uses about 1e-5 to 5e-4"):
+        TrainConfig.from_dict({"task": "text-classification", "model": "m", "training": {"learning_rate": 0.5},
+                               "dataset": {"source": "samples/sentiment", "label_column": "label"}})  # fmt: skip
