@@ -98,6 +98,16 @@ def test_merge_and_try_it_in_pipelines(page, shots):
     expect(field(page, "Model").first).to_have_value("trained:days-adapter-merged", timeout=20_000)
 
 
+def test_try_it_in_rag_chat_picks_it_as_the_answering_model(page):
+    from playwright.sync_api import expect
+
+    page.get_by_role("tab", name="LoRA", exact=True).click()
+    page.get_by_role("button", name="Try it in RAG chat").click()
+    expect(page.get_by_role("tab", name="RAG chat", exact=True)).to_have_attribute("aria-selected", "true")
+    page.get_by_text("Settings", exact=True).filter(visible=True).first.click()
+    expect(page.locator("#rag-model input")).to_have_value("trained:days-adapter-merged", timeout=20_000)
+
+
 def test_a_reload_finds_the_job_and_the_adapter_again(page):
     from playwright.sync_api import expect
 
