@@ -29,11 +29,13 @@ SAMPLES = {
     "samples/summaries": ("summarization", {"text_column": "text", "summary_column": "summary"}),
     "samples/stories": ("causal-lm", {"text_column": "text"}),
 }
-# The chat samples (the LoRA trainer's; the Fine-tune tab's list above stays as it is): a format-following task and
-# a short-answer task, each with a held-back test split worded unlike its training rows.
+# The chat samples (the LoRA trainer's; the Fine-tune tab's list above stays as it is): a format-following task, a
+# short-answer task and answers grounded in numbered sources (RAG chat's prompt), each with a held-back test split
+# worded unlike (or about other subjects than) its training rows.
 CHAT_SAMPLES = {
     "samples/chat-extract": ("chat", {"messages_column": "messages"}),
     "samples/chat-days": ("chat", {"prompt_column": "prompt", "completion_column": "completion"}),
+    "samples/grounded-answers": ("chat", {"messages_column": "messages"}),
 }
 BUILDERS = {".csv": "csv", ".tsv": "csv", ".txt": "text", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
 PREVIEW_ROWS = 20
