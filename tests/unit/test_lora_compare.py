@@ -22,7 +22,9 @@ def build_chat_adapter(base, out):
 
     torch.manual_seed(3)
     model = AutoModelForCausalLM.from_pretrained(base)
-    config = LoraConfig(r=8, lora_alpha=64, target_modules="all-linear", task_type="CAUSAL_LM", init_lora_weights=False)
+    config = LoraConfig(
+        r=8, lora_alpha=64, target_modules="all-linear", task_type="CAUSAL_LM", init_lora_weights=False
+    )
     get_peft_model(model, config).save_pretrained(out)
     AutoTokenizer.from_pretrained(base).save_pretrained(out)
     return out
@@ -57,9 +59,7 @@ def _greedy(folder, prompt, new_tokens, adapter=None):
     return tokenizer.decode(out[0, enc["input_ids"].shape[1] :], skip_special_tokens=True).strip()
 
 
-def test_each_side_equals_a_lone_generation_from_one_copy_of_the_base(
-    fresh_cache, chat_adapter, tiny_chat_model
-):
+def test_each_side_equals_a_lone_generation_from_one_copy_of_the_base(fresh_cache, chat_adapter, tiny_chat_model):
     from services.training.compare import compare
 
     parts = list(compare(str(chat_adapter), PROMPT, max_new_tokens=12))
