@@ -9,7 +9,7 @@ SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 # Runtime data of `make run` stays inside the checkout unless PLAYGROUND_HOME says otherwise.
 export PLAYGROUND_HOME ?= $(CURDIR)/.playground
 
-.PHONY: setup run test test-fast lint format bench browser clean
+.PHONY: setup run test test-fast lint format bench browser adapters clean
 
 setup: $(STAMP)
 
@@ -49,6 +49,10 @@ bench: setup browser
 	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.training
 	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.rag
 	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.rag_quality
+
+# The packaged task adapters (assets/adapters/<name>/): trained again from their job.yaml, a few minutes each.
+adapters: setup
+	HF_HUB_OFFLINE=1 $(BIN)/python tools/make_task_adapters.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts

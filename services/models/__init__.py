@@ -1,7 +1,8 @@
 """Which models exist and how they are loaded: the catalog, the resolver, the model cache, packaged models.
 
 `catalog` (packaged, Hub and trained-here models; `resolve` turns an id into a checked location), `loading` (one
-cached copy per model and device), `packs` (the models shipped as pip packages, converted once for offline use).
+cached copy per model and device), `packs` (the models shipped as pip packages, converted once for offline use),
+`packaged_adapters` (the task adapters shipped on MiniLM in assets/adapters/: minilm-sentiment, minilm-ner).
 Exports `resolve`, `ResolvedModel` and `ModelEntry`.
 """
 

@@ -1,7 +1,8 @@
 """The model catalog and the resolver: which models exist, which are usable now, and where their files are.
 
 A model id typed anywhere in the app (or the CLI) is one of, in this order:
-1. a packaged offline model: ``all-minilm-l6-v2``, ``smollm2-135m-instruct``;
+1. a packaged offline model: ``all-minilm-l6-v2``, ``smollm2-135m-instruct``, or one of the task adapters shipped
+   on MiniLM (``minilm-sentiment``, ``minilm-ner``: `services.models.packaged_adapters`);
 2. a model trained in this app by the caller: ``trained:<name>``;
 3. a folder on the server (when PLAYGROUND_ALLOW_LOCAL_PATHS allows it);
 (a trained model or a folder may be a PEFT adapter: `services.models.adapters` resolves it with its base;)
@@ -17,11 +18,11 @@ import logging
 from pathlib import Path
 
 from services.core.config import get_settings
-from services.core.errors import AccessDenied, ModelNotFound, ModelUnavailable, NotAModel
+from services.core.errors import AccessDenied, ModelNotFound, ModelUnavailable, NotAModel, PlaygroundError
 from services.core.limits import check_id
 from services.core.owners import safe_name
 from services.hub import push as hub
-from services.models import adapters, packs
+from services.models import adapters, packaged_adapters, packs
 from services.models.entries import (
     EMBEDDING_TASKS,
     TASK_ALIASES,
@@ -154,6 +155,12 @@ def _packaged_entries(offline: bool) -> list[ModelEntry]:
                 reason="" if available else f"the package {pack.pip_name} is not installed",
             )
         )
+    for adapter in packaged_adapters.ADAPTERS.values():  # after the packs: first for their tasks all the same
+        try:
+            tasks, available, reason = resolve(adapter.id).tasks, True, ""
+        except PlaygroundError as err:  # its base is missing: listed (with why) only where unusable ones are
+            tasks, available, reason = adapter.tasks, False, str(err)
+        entries.append(ModelEntry(adapter.id, tasks, "packaged", available, adapter.description, reason))
     return entries
 
 
@@ -242,6 +249,15 @@ def resolve(model_id: str, owner: str | None = None) -> ResolvedModel:
                 "(`make run` does it)."
             )
         return ResolvedModel(model_id, "packaged", model_id, pack.tasks)
+    if model_id in packaged_adapters.ADAPTERS:
+        adapter = packaged_adapters.ADAPTERS[model_id]
+        base = packs.PACKS[adapter.base]
+        if not base.installed and settings.offline:  # its config names the Hub twin: say which package is missing
+            raise ModelUnavailable(
+                f"The packaged adapter '{model_id}' runs on the packaged model '{base.id}', which is missing: "
+                f"install the package {base.pip_name} (`make run` does it)."
+            )
+        return adapters.resolve(model_id, adapter.folder, owner, resolve)
 
     if model_id.startswith(TRAINED_PREFIX):
         name = model_id[len(TRAINED_PREFIX) :]

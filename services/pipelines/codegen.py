@@ -2,8 +2,9 @@
 
 Tasks transformers 5 still has become a `pipeline(...)` call; question answering, summarization and translation
 use the Auto classes (v5 removed those pipelines). Packaged models are written as their Hub twins, and models
-trained here as the folder their download unzips to (`./<name>`). A PEFT adapter becomes its base loaded with the
-Auto class of its task type and the adapter put on it with `PeftModel.from_pretrained`.
+trained here as the folder their download unzips to (`./<name>`), packaged task adapters as a copy of their
+folder (`./minilm-sentiment`). A PEFT adapter becomes its base loaded with the Auto class of its task type and the
+adapter put on it with `PeftModel.from_pretrained`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 from services.core.errors import PlaygroundError, TaskMismatch
 from services.models import catalog as models
-from services.models import packs
+from services.models import packaged_adapters, packs
 
 
 def _model_ref(model_id: str, owner: str | None) -> tuple[str, str]:
@@ -20,6 +21,11 @@ def _model_ref(model_id: str, owner: str | None) -> tuple[str, str]:
     if model_id in packs.PACKS:
         pack = packs.PACKS[model_id]
         return pack.hub_id, f"# '{model_id}' is the playground's packaged copy of {pack.hub_id}\n"
+    if model_id in packaged_adapters.ADAPTERS:
+        return f"./{model_id}", (
+            f"# '{model_id}' is a LoRA adapter shipped with the playground: copy its folder\n"
+            f"# assets/adapters/{model_id}/ (in the playground's repository) next to this script as {model_id}/.\n"
+        )
     if model_id.startswith(models.TRAINED_PREFIX):
         # Never the server's folder: the visitor downloads the model and runs the code next to it.
         name = model_id[len(models.TRAINED_PREFIX) :]
@@ -74,8 +80,12 @@ def _pipeline_code(task: str, inputs: Any, params: dict, head: str, load: str = 
 
 
 def _adapter(model_id: str, owner: str | None) -> models.ResolvedModel | None:
-    """The resolved adapter when `model_id` is one (only trained models and folders can be)."""
-    if not (model_id.startswith(models.TRAINED_PREFIX) or models._path_syntax(model_id)):
+    """The resolved adapter when `model_id` is one (only trained models, folders and packaged adapters can be)."""
+    if not (
+        model_id.startswith(models.TRAINED_PREFIX)
+        or models._path_syntax(model_id)
+        or model_id in packaged_adapters.ADAPTERS
+    ):
         return None
     try:
         resolved = models.resolve(model_id, owner)

@@ -35,6 +35,7 @@ TASK_SPECS: dict[str, TaskSpec] = {
             ("text",),
             ("top_k",),
             {"text": "I loved this film: the actors were wonderful and the story kept me guessing."},
+            "minilm-sentiment",
         ),
         TaskSpec(
             "token-classification",
@@ -44,6 +45,7 @@ TASK_SPECS: dict[str, TaskSpec] = {
             ("text",),
             ("aggregation_strategy",),
             {"text": "Marie Curie moved from Warsaw to Paris and worked at the University of Paris."},
+            "minilm-ner",
         ),
         TaskSpec(
             "question-answering",

@@ -4,7 +4,8 @@ A tokenizer id is one of, in this order:
 1. a packaged one: ``all-minilm-l6-v2`` (WordPiece), ``smollm2-135m-instruct`` (byte-level BPE, read from the
    GGUF file once), ``unigram-demo`` (a SentencePiece-style Unigram trained on the bundled corpus at first use);
 2. ``tokenizer:<name>``, one the caller trained in this app; ``trained:<name>``, the tokenizer of a model they
-   fine-tuned here;
+   fine-tuned here; a packaged task adapter (``minilm-sentiment``, ``minilm-ner``): its base's, as for any adapter
+   saved without tokenizer files;
 3. a folder on the server holding tokenizer files (when PLAYGROUND_ALLOW_LOCAL_PATHS allows it);
 4. a Hub repo id (online, or in the local Hugging Face cache).
 """
@@ -26,8 +27,8 @@ from services.core.errors import AccessDenied, ModelNotFound, ModelUnavailable, 
 from services.core.limits import check_id
 from services.core.owners import owner_dir, safe_name
 from services.hub import push as hub
+from services.models import adapters, packaged_adapters, packs
 from services.models import catalog as models
-from services.models import packs
 from services.tokenizers.bytes import byte_decoder, readable
 
 logger = logging.getLogger(__name__)
@@ -208,8 +209,13 @@ def _locate(tokenizer_id: str, owner: str | None) -> tuple[str, dict]:
         if folder is None or safe_name(name) != name or _read_meta(folder) is None:
             raise ModelNotFound(f"You have no tokenizer called '{name}'. Train one in the Train section first.")
         return str(folder), {}
-    if tokenizer_id.startswith(models.TRAINED_PREFIX):
-        return models.resolve(tokenizer_id, owner).location, {}
+    if tokenizer_id.startswith(models.TRAINED_PREFIX) or tokenizer_id in packaged_adapters.ADAPTERS:
+        resolved = models.resolve(tokenizer_id, owner)
+        base = resolved.base
+        if base is None or adapters.tokenizer_location(resolved, ""):
+            return resolved.location, {}
+        # An adapter saved without tokenizer files (the packaged task adapters): its base's tokenizer.
+        return _locate(base.id, owner) if base.source in ("packaged", "hub") else (base.location, {})
     if models._looks_like_path(tokenizer_id):
         return str(_local_folder(tokenizer_id, owner)), {}
     if not hub.is_valid_repo_id(tokenizer_id):

@@ -98,6 +98,9 @@ def train(config: TrainConfig, owner: str | None = None, events: EventWriter | N
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
     builder = build_sft_trainer if config.task == "chat" else build_trainer
+    # Seeded before the model is built: its new head and the LoRA weights start random, and the Trainer seeds only
+    # once it exists, so without this the same config would give another model each time.
+    transformers.set_seed(int(config.training.get("seed", 42)))
     trainer, prepared = builder(config, out, tokenizer, base, location, train_rows, eval_rows, test_rows, events)
 
     resume_from = None
