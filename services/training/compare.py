@@ -19,6 +19,7 @@ from typing import Any
 
 from services.core.errors import PlaygroundError
 from services.core.limits import check_text, courtesy
+from services.models.catalog import resolve
 from services.models.loading import load
 from services.pipelines import caps
 from services.pipelines.chat import encode_prompt, fit_messages
@@ -75,6 +76,11 @@ def compare(
     top_p = min(max(float(params["top_p"]), 0.01), 1.0)
     seed = int(seed or 0) % 2**32
     messages = _messages(prompt)
+    if resolve(model_id, owner).source != "adapter":  # said before a model that is not one is loaded for nothing
+        raise CompareError(
+            f"'{model_id}' is not a LoRA adapter: pick a model this tab trained (trained:<name>) to compare it with "
+            "its base."
+        )
     loaded = load(model_id, "text-generation", owner=owner)
     peft_model = loaded.extras.get("peft")
     if peft_model is None:
@@ -110,7 +116,9 @@ def compare(
                     continue
                 switch = peft_model.disable_adapter() if side == "base" else contextlib.nullcontext()
                 with switch:
-                    out = loaded.model(input_ids=s["feed"], past_key_values=s["past"], use_cache=True)
+                    # logits for the last position only: the prompt's full vocabulary rows are never needed
+                    out = loaded.model(input_ids=s["feed"], past_key_values=s["past"], use_cache=True,
+                                       logits_to_keep=1)  # fmt: skip
                 token = _pick(out.logits[0, -1], s["generator"], temperature, top_p)
                 s["past"] = out.past_key_values
                 s["feed"] = torch.tensor([[token]], device=prompt_ids.device)

@@ -114,13 +114,13 @@ def _padded_lengths(config: TrainConfig, owner: str | None, batch: int) -> tuple
     """A chat job's tokens per row as the trainer pads them (each batch to its longest row, cut at max_length)
     over the first rows, and the longest row: (mean padded length, longest); None where the data is not here."""
     from services.training.chat_data import conversations, encode
-    from services.training.mask import _tokenizer
+    from services.training.mask import job_tokenizer
 
     data = _train_data(config)
     if data is None or config.task != "chat":
         return None
     try:
-        tokenizer = _tokenizer(config, owner)
+        tokenizer = job_tokenizer(config, owner)
         rows, _ = conversations(data.select(range(min(LENGTH_ROWS, data.num_rows))), config)
     except Exception:  # the estimate falls back to max_length; the job itself says what is wrong
         return None

@@ -29,7 +29,7 @@ from services.training.config import TrainConfig
 from services.training.curves import one_per_step
 from services.training.policy import check_for_visitors
 
-__all__ = ["check_source", "measured", "outputs", "retry", "start", "trained_root", "uploads_root"]
+__all__ = ["check_source", "measured", "outputs", "resume", "retry", "start", "trained_root", "uploads_root"]
 # Logged values that are not curves of the Fine-tune charts: the child's own measures, the token counter.
 _NOT_CURVES = ("measured_", "num_input_tokens_seen")
 
@@ -112,11 +112,16 @@ def preview_command(path: str = "job.yaml") -> str:
     return " ".join(["python", *command[1:]])
 
 
-def curves(manager, job_id: str, owner: str) -> list[dict]:
+def metric_events(manager, job_id: str, owner: str) -> list[dict]:
+    """A job's metric events, read once for `curves` and `measured` together (a tab polls both every few seconds)."""
+    return manager.events(job_id, owner, types=("metrics",))
+
+
+def curves(manager, job_id: str, owner: str, events: list[dict] | None = None) -> list[dict]:
     """The logged values of a job as rows {step, epoch, series, value}, for line plots: one per series and step
-    (the last logged), in step order."""
+    (the last logged), in step order. `events`: the job's metric events when the caller has read them already."""
     rows = []
-    for event in manager.events(job_id, owner, types=("metrics",)):
+    for event in metric_events(manager, job_id, owner) if events is None else events:
         values, step = event.get("values") or {}, event.get("step")
         for key, value in values.items():
             if (
@@ -131,12 +136,12 @@ def curves(manager, job_id: str, owner: str) -> list[dict]:
     return one_per_step(rows)
 
 
-def measured(manager, job_id: str, owner: str) -> dict:
+def measured(manager, job_id: str, owner: str, events: list[dict] | None = None) -> dict:
     """The training child's own measures: the latest seconds per step and peak memory (MiB) since step 1, and
     tokens per second as rows {step, series: "tokens_per_second", value} for a curve."""
     latest: dict = {}
     speed = []
-    for event in manager.events(job_id, owner, types=("metrics",)):
+    for event in metric_events(manager, job_id, owner) if events is None else events:
         values, step = event.get("values") or {}, event.get("step") or 0
         if "measured_seconds_per_step" not in values:
             continue
@@ -146,6 +151,13 @@ def measured(manager, job_id: str, owner: str) -> dict:
             speed.append({"step": step, "epoch": 0, "series": "tokens_per_second",
                           "value": float(values["measured_tokens_per_second"])})  # fmt: skip
     return {**latest, "tokens_per_second": one_per_step(speed)}
+
+
+def resume(manager, job_id: str, owner: str) -> str:
+    """Start a stopped training again from its last checkpoint, with the job.yaml it ran; returns the new job id."""
+    name = outputs(manager, job_id, owner)["name"]
+    config = TrainConfig.from_yaml(trained_root(owner) / safe_name(name or "", "model") / "job.yaml")
+    return start(manager, owner, config, name, resume=True)
 
 
 def has_checkpoint(out: Path) -> bool:

@@ -23,7 +23,7 @@ def loss_mask(config: TrainConfig, owner: str | None = None, examples: int = EXA
         raise TrainingError("The loss mask is shown for chat jobs (task: chat); other tasks train on their labels.")
     warnings = []
     if tokenizer is None:
-        tokenizer = _tokenizer(config, owner)
+        tokenizer = job_tokenizer(config, owner)
     warning = ensure_chat_template(tokenizer, config.model)
     if warning:
         warnings.append(warning)
@@ -114,7 +114,8 @@ def _spread(values: list[int]) -> dict:
     return {"min": ordered[0], "median": at(0.5), "p95": at(0.95), "max": ordered[-1]}
 
 
-def _tokenizer(config: TrainConfig, owner: str | None):
+def job_tokenizer(config: TrainConfig, owner: str | None):
+    """The tokenizer of the job's model (the mask and the estimate read conversations with it)."""
     import transformers
 
     from services.training.train import model_location

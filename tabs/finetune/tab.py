@@ -8,14 +8,12 @@ A timer follows the job; the owner's latest training is found again after a relo
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
 import yaml
 
-from services.core.safety import load_yaml
 from services.data import sources as datasets
 from services.data.report import analyze
 from services.jobs.manager import JobManager
@@ -24,6 +22,7 @@ from services.training.config import TASKS, TrainConfig, suggested
 from tabs import hub_push
 from tabs.finetune import charts as finetune_charts
 from tabs.finetune import data as finetune_data
+from tabs.finetune import shared
 from tabs.finetune import view as finetune_view
 from tabs.jobs import detail_html
 from tabs.session import friendly, owner_of
@@ -122,17 +121,10 @@ def build(manager: JobManager) -> FinetuneTab:
     def config_of(d: dict, owner: str | None = None) -> tuple[TrainConfig, str]:
         """The form (a {component: value} dict) as a checked TrainConfig, and the new model's name."""
         source = finetune_data.source_of(d[data.kind], d[data.sample], d[data.file], d[data.hub_id], owner)
-        try:
-            extra = load_yaml(d[advanced] or "") or {}
-        except yaml.YAMLError as err:
-            raise gr.Error(f"The advanced settings are not valid YAML: {str(err).splitlines()[0]}") from err
-        if not isinstance(extra, dict):
-            raise gr.Error("The advanced settings must be 'name: value' lines.")
+        extra = shared.advanced_settings(d[advanced])
         training = {**extra, "num_train_epochs": float(d[epochs] or 1), "learning_rate": float(d[lr] or 0),
                     "per_device_train_batch_size": int(d[batch] or 1), "seed": int(d[seed] or 0)}  # fmt: skip
-        split_value: float | str = (d[eval_split] or "0.2").strip()
-        with contextlib.suppress(ValueError):
-            split_value = float(split_value)
+        split_value = shared.split_value(d[eval_split], "0.2")
         task_ = d[task]
         target = {"text-regression": "target_column", "summarization": "summary_column"}.get(task_, "label_column")
         dataset = {"source": source, "text_column": d[text_column], "eval_split": split_value,
@@ -149,27 +141,10 @@ def build(manager: JobManager) -> FinetuneTab:
         )  # fmt: skip
         return config, name_
 
-    def preview(d: dict):
-        try:
-            config, _ = config_of(d)
-        except Exception as err:  # an unfinished form: show why instead of a config
-            return {command: training_jobs.preview_command(), config_text: f"# Not ready: {err}"}
-        return {command: training_jobs.preview_command(), config_text: config.to_yaml()}
-
-    gr.on([c.change for c in form if c is not data.file], preview, set(form), [command, config_text],
-          api_visibility="private", show_progress="hidden")  # fmt: skip
-    # No triggers and no inputs: runs on page load, so a fresh page shows the defaults' command and job.yaml.
-    defaults = {c: c.value for c in form}
-    gr.on(None, lambda: preview(defaults), None, [command, config_text], api_visibility="private",
-          show_progress="hidden")  # fmt: skip
+    shared.wire_preview(form, data.file, config_of, command, config_text)
 
     def ui_save(text: str, name_: str):
-        import tempfile
-
-        folder = Path(tempfile.mkdtemp(prefix="finetune-config-"))
-        path = folder / f"{(name_ or 'job').strip() or 'job'}.yaml"
-        path.write_text(text or "", encoding="utf-8")
-        return str(path)
+        return shared.save_config(text, name_, "finetune")
 
     save.click(ui_save, [config_text, name], save, api_visibility="private")
 
@@ -257,11 +232,7 @@ def build(manager: JobManager) -> FinetuneTab:
 
     @friendly
     def ui_resume(job_id, request: gr.Request, profile: gr.OAuthProfile | None):
-        owner = owner_of(request, profile)
-        out = training_jobs.outputs(manager, job_id, owner)
-        job_yaml = training_jobs.trained_root(owner) / out["name"] / "job.yaml"
-        config = TrainConfig.from_yaml_text(job_yaml.read_text(encoding="utf-8"))
-        new_id = training_jobs.start(manager, owner, config, out["name"], resume=True)
+        new_id = training_jobs.resume(manager, job_id, owner_of(request, profile))
         return {job: new_id, timer: gr.Timer(active=True), resume: gr.update(visible=False)}
 
     resume.click(ui_resume, [job], [job, timer, resume], api_visibility="private")

@@ -144,7 +144,7 @@ def build(manager: JobManager) -> AfterTraining:
     merge_btn.click(ui_merge, [chosen, merge_name], [merge_job, merge_timer, merge_status], api_visibility="private")
 
     @friendly
-    def merge_poll(job_id, current, request: gr.Request, profile: gr.OAuthProfile | None):
+    def merge_poll(job_id, request: gr.Request, profile: gr.OAuthProfile | None):
         if not job_id:
             return {merge_timer: gr.Timer(active=False)}
         owner = owner_of(request, profile)
@@ -159,7 +159,7 @@ def build(manager: JobManager) -> AfterTraining:
             update[share] = gr.update(choices=[*found, out["model_id"]], value=out["model_id"])
         return update
 
-    merge_timer.tick(merge_poll, [merge_job, share], [merge_timer, merge_status, share], api_visibility="private",
+    merge_timer.tick(merge_poll, [merge_job], [merge_timer, merge_status, share], api_visibility="private",
                      show_progress="hidden")  # fmt: skip
     chosen.change(lambda a: gr.update(value=a) if a else gr.update(), [chosen], [share], api_visibility="private")
     outputs = [chosen, share, tests, merge_name, try_pipelines, try_rag]

@@ -9,18 +9,17 @@ job.yaml`` exactly as the Fine-tune tab's does. A reload finds the owner's lates
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 
 import gradio as gr
 import yaml
 
-from services.core.safety import load_yaml
 from services.data import sources as datasets
 from services.jobs.manager import JobManager
 from services.training import jobs as training_jobs
 from services.training.config import LORA_INITS, TrainConfig, suggested
 from tabs.finetune import data as finetune_data
+from tabs.finetune import shared
 from tabs.jobs import detail_html
 from tabs.lora import api as lora_api
 from tabs.lora import panels
@@ -126,16 +125,8 @@ def build(manager: JobManager) -> LoraTab:
 
     def config_of(d: dict, owner: str | None = None) -> tuple[TrainConfig, str]:
         source = finetune_data.source_of(d[data.kind], d[data.sample], d[data.file], d[data.hub_id], owner)
-        try:
-            extra = load_yaml(d[advanced] or "") or {}
-        except yaml.YAMLError as err:
-            raise gr.Error(f"The advanced settings are not valid YAML: {str(err).splitlines()[0]}") from err
-        if not isinstance(extra, dict):
-            raise gr.Error("The advanced settings must be 'name: value' lines.")
-        split: float | str = (d[eval_split] or "0.1").strip()
-        with contextlib.suppress(ValueError):
-            split = float(split)
-        dataset = {"source": source, "eval_split": split}
+        extra = shared.advanced_settings(d[advanced])
+        dataset = {"source": source, "eval_split": shared.split_value(d[eval_split], "0.1")}
         for key, widget in (("messages_column", messages_col), ("prompt_column", prompt_col),
                             ("completion_column", completion_col)):  # fmt: skip
             if d[widget] and d[widget] != AUTO:
@@ -163,27 +154,11 @@ def build(manager: JobManager) -> LoraTab:
         )  # fmt: skip
         return config, name_
 
-    def preview(d: dict):
-        try:
-            config, _ = config_of(d)
-        except Exception as err:  # an unfinished form: show why instead of a config
-            return {command: training_jobs.preview_command(), config_text: f"# Not ready: {err}"}
-        return {command: training_jobs.preview_command(), config_text: config.to_yaml()}
-
-    gr.on([c.change for c in form if c is not data.file], preview, set(form), [command, config_text],
-          api_visibility="private", show_progress="hidden")  # fmt: skip
-    defaults = {c: c.value for c in form}
-    gr.on(None, lambda: preview(defaults), None, [command, config_text], api_visibility="private",
-          show_progress="hidden")  # fmt: skip
+    shared.wire_preview(form, data.file, config_of, command, config_text)
     data.sample.change(_adapter_name, [data.sample], [name], api_visibility="private")
 
     def ui_save(text: str, name_: str):
-        import tempfile
-        from pathlib import Path
-
-        path = Path(tempfile.mkdtemp(prefix="lora-config-")) / f"{(name_ or 'job').strip() or 'job'}.yaml"
-        path.write_text(text or "", encoding="utf-8")
-        return str(path)
+        return shared.save_config(text, name_, "lora")
 
     save.click(ui_save, [config_text, name], save, api_visibility="private")
 
@@ -227,7 +202,7 @@ def build(manager: JobManager) -> LoraTab:
         update = finetune_data.preview_updates(data, info)
         names = [AUTO, *(c["name"] for c in info["columns"])]
         try:
-            config, _ = config_of({**d, messages_col: d[messages_col], prompt_col: d[prompt_col]}, owner)
+            config, _ = config_of(d, owner)
             mask = loss_mask(config, owner)
         except Exception as err:  # the preview stays; the sentence says what is wrong with the mapping
             update[mask_view] = f"<div class='pg-warn'>⚠️ {lora_view._e(getattr(err, 'message', err))}</div>"
@@ -275,11 +250,7 @@ def build(manager: JobManager) -> LoraTab:
 
     @friendly
     def ui_resume(job_id, request: gr.Request, profile: gr.OAuthProfile | None):
-        owner = owner_of(request, profile)
-        out = training_jobs.outputs(manager, job_id, owner)
-        job_yaml = training_jobs.trained_root(owner) / out["name"] / "job.yaml"
-        config = TrainConfig.from_yaml_text(job_yaml.read_text(encoding="utf-8"))
-        return {job: training_jobs.start(manager, owner, config, out["name"], resume=True),
+        return {job: training_jobs.resume(manager, job_id, owner_of(request, profile)),
                 timer: gr.Timer(active=True), resume: gr.update(visible=False)}  # fmt: skip
 
     resume.click(ui_resume, [job], [job, timer, resume], api_visibility="private")
@@ -300,11 +271,14 @@ def build(manager: JobManager) -> LoraTab:
             return {timer: gr.Timer(active=False)}
         owner = owner_of(request, profile)
         record = manager.get(job_id, owner)
-        measured = training_jobs.measured(manager, job_id, owner)
+        events = training_jobs.metric_events(manager, job_id, owner)
+        measured = training_jobs.measured(manager, job_id, owner, events)
         update = {
             status: detail_html(record),
             timer: gr.Timer(active=not record.done),
-            charts: lora_view.curves_html(training_jobs.curves(manager, job_id, owner), measured["tokens_per_second"]),
+            charts: lora_view.curves_html(
+                training_jobs.curves(manager, job_id, owner, events), measured["tokens_per_second"]
+            ),
             logs: "\n".join(manager.logs(job_id, owner, tail=60)),
         }
         if measured.get("seconds_per_step") and est:
