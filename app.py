@@ -56,10 +56,8 @@ def build_app(manager: JobManager | None = None) -> gr.Blocks:
         _try_in_pipelines(tabs, finetune, pipelines)
         _try_adapter(tabs, lora, pipelines, rag_chat)
         demo.load(header.environment_html, None, env_status, api_visibility="private")
-        demo.load(
-            pipelines.on_task, [pipelines.form.task, pipelines.form.text], pipelines.task_outputs,
-            api_visibility="private",
-        )  # fmt: skip
+        task_inputs = [pipelines.form.task, pipelines.form.text, pipelines.form.model]
+        demo.load(pipelines.on_task, task_inputs, pipelines.task_outputs, api_visibility="private")
         demo.load(
             tokenizers.on_load, tokenizers.load_inputs, tokenizers.load_outputs, api_visibility="private",
         )  # fmt: skip
@@ -74,27 +72,24 @@ def build_app(manager: JobManager | None = None) -> gr.Blocks:
 def _try_in_pipelines(tabs: gr.Tabs, finetune, pipelines) -> None:
     """ "Try it": open the Pipelines tab on the task of the model just trained, with that model selected."""
     form = pipelines.form
+    # Task and model are set in one step, so the task's own change event (which picks the task's models) keeps it.
     finetune.try_it.click(
-        lambda task: {tabs: gr.Tabs(selected="pipelines"), form.task: task},
-        [finetune.pipeline_task],
-        [tabs, form.task],
+        lambda task, model_id: {tabs: gr.Tabs(selected="pipelines"), form.task: task, form.model: model_id},
+        [finetune.pipeline_task, finetune.model_id],
+        [tabs, form.task, form.model],
         api_visibility="private",
-    ).then(pipelines.on_task, [form.task, form.text], pipelines.task_outputs, api_visibility="private").then(
-        lambda model_id: model_id, [finetune.model_id], [form.model], api_visibility="private"
-    )
+    ).then(pipelines.on_task, [form.task, form.text, form.model], pipelines.task_outputs, api_visibility="private")
 
 
 def _try_adapter(tabs: gr.Tabs, lora, pipelines, rag_chat) -> None:
     """The LoRA tab's "Try it": the adapter in Pipelines (text generation) or as RAG chat's answering model."""
     form = pipelines.form
     lora.try_pipelines.click(
-        lambda: {tabs: gr.Tabs(selected="pipelines"), form.task: "text-generation"},
-        None,
-        [tabs, form.task],
+        lambda model_id: {tabs: gr.Tabs(selected="pipelines"), form.task: "text-generation", form.model: model_id},
+        [lora.share],
+        [tabs, form.task, form.model],
         api_visibility="private",
-    ).then(pipelines.on_task, [form.task, form.text], pipelines.task_outputs, api_visibility="private").then(
-        lambda model_id: model_id, [lora.share], [form.model], api_visibility="private"
-    )
+    ).then(pipelines.on_task, [form.task, form.text, form.model], pipelines.task_outputs, api_visibility="private")
     lora.try_rag.click(
         lambda model_id: {tabs: gr.Tabs(selected="rag"), rag_chat.answer_model: gr.update(value=model_id)},
         [lora.share], [tabs, rag_chat.answer_model], api_visibility="private",

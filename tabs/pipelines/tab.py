@@ -42,7 +42,7 @@ class PipelinesTab:
     first: ResultPanel
     second: ResultPanel
     code: gr.Code
-    on_task: Callable  # (task, request, profile) -> updates; app.py runs it on page load
+    on_task: Callable  # (task, text, model, request, profile) -> updates; app.py runs it on page load
     task_outputs: list
 
 
@@ -70,12 +70,16 @@ def build(manager: JobManager) -> PipelinesTab:
 
 def _wire(form: Form, toggles: Toggles, first, second, second_column, code, example, run_btn, stop) -> Callable:
     @friendly
-    def on_task(task: str, text: str | None, request: gr.Request, profile: gr.OAuthProfile | None) -> dict:
+    def on_task(
+        task: str, text: str | None, model: str | None, request: gr.Request, profile: gr.OAuthProfile | None
+    ) -> dict:
         s = spec(task)
         owner = owner_of(request, profile)
         entries = models.catalog(task, owner=owner)
         choices = [e.id for e in entries]
         default = s.offline_model if s.offline_model in choices else (choices[0] if choices else None)
+        # A chosen model that can do the new task stays (also what "Try it in Pipelines" set with the task).
+        default = model if model in choices else default
         note = (
             ""
             if choices
@@ -158,7 +162,7 @@ def _wire(form: Form, toggles: Toggles, first, second, second_column, code, exam
     # A task switch ends a run of the previous task: its result would land under the new one.
     form.task.change(
         on_task,
-        [form.task, form.text],
+        [form.task, form.text, form.model],
         _task_outputs(form, toggles, first, second),
         api_visibility="private",
         cancels=[run_event],
