@@ -47,6 +47,11 @@ def label_names(dataset, column: str, task: str, multi_label: bool) -> list[str]
             seen.update(str(v) for v in value or [])
         elif not _blank(value):
             seen.update(label_values(value, multi_label))
+    return _ordered(seen, task)
+
+
+def _ordered(seen: set[str], task: str) -> list[str]:
+    """Label names in a stable order: sorted; for tags, "O" first and each entity's B-/I- side by side."""
     if task == "token-classification" and "O" in seen:
         return ["O", *sorted(seen - {"O"}, key=lambda t: (t.partition("-")[2], t))]
     return sorted(seen)
@@ -96,6 +101,14 @@ def prepare(config: TrainConfig, train, eval_, test, tokenizer, model_type: str,
         raise DatasetError(f"The training rows have a single label ('{labels[0]}'): a classifier needs two or more.")
     feature = train.features[target] if target else None
     named = hasattr(getattr(feature, "feature", feature), "names")  # ClassLabel: the values are indices already
+    if task in _LABELLED and not named:
+        # A label only the held-out or test rows have (a small max_samples, a rare tag) still gets a place in the
+        # head: never trained, so those rows count as misses instead of stopping the job.
+        unseen = {name for part in (eval_, test) if part is not None
+                  for name in label_names(part, target, task, data.multi_label)} - set(labels)  # fmt: skip
+        if unseen:
+            logger.warning("labels only in the evaluation or test rows: %s", ", ".join(sorted(unseen)))
+            labels = _ordered(set(labels) | unseen, task)
     fn = _encoder(config, tokenizer, labels, named, model_type)
     raw_eval = eval_
     with args.main_process_first(desc="tokenize"):

@@ -87,8 +87,7 @@ A **LoRA adapter** for `{base}` ({config.task}), trained in HF Playground with ğ
 {"and trl's `SFTTrainer` " if config.task == "chat" else ""}on `{config.dataset.source}`:
 {summary.get("train_rows", 0):,} rows, {summary.get("steps", 0):,} steps, {summary.get("seconds", 0)} s.
 Only the adapter is stored here (not a copy of the base): r = {lora.r}, alpha = {lora.alpha:g},
-dropout = {lora.dropout:g}, target modules {targets}{variant};
-loss on {"the assistant's turns only" if config.loss_on == "completion" else "every token"}.
+dropout = {lora.dropout:g}, target modules {targets}{variant}{_trained_on(config)}.
 
 ## Use it
 
@@ -109,6 +108,13 @@ Trained on a small dataset for a few minutes: it learns that data's task and for
 answers before relying on them.
 """
     return str(ModelCard(content))
+
+
+def _trained_on(config) -> str:
+    """What the loss was on: a chat adapter's tokens; a task adapter trains its head in full beside the LoRA."""
+    if config.task != "chat":
+        return "; the task's head is trained in full and saved with the adapter"
+    return "; loss on " + ("the assistant's turns only" if config.loss_on == "completion" else "every token")
 
 
 def snippet(task: str, base: str) -> str:

@@ -46,6 +46,7 @@ def test_a_chat_lora_job_trains_through_the_cli_and_reloads_with_peft(tiny_chat_
     logged = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
     assert any(e["type"] == "progress" for e in logged) and any("loss" in (e.get("values") or {}) for e in logged)
     card = (out / "README.md").read_text()
+    assert "assistant's turns only" in card  # a chat adapter's loss
     assert "library_name: peft" in card and "base_model:" in card and "PeftModel.from_pretrained" in card
     report = json.loads((out / "report.json").read_text())
     assert report["samples"] and {"base", "adapter", "expected"} <= set(report["samples"][0])
@@ -115,6 +116,8 @@ def test_a_text_classification_lora_saves_the_classifier_head(tiny_models, tmp_p
     train(config)
     adapter = json.loads((out / "adapter_config.json").read_text())
     assert "classifier" in (adapter["modules_to_save"] or [])
+    card = (out / "README.md").read_text()
+    assert "head is trained in full" in card and "assistant" not in card  # not a chat adapter's words
     from safetensors import safe_open
 
     with safe_open(out / "adapter_model.safetensors", "pt") as weights:

@@ -260,3 +260,31 @@ def test_a_loss_that_turns_nan_stops_training_with_a_sentence(tmp_path, tiny_mod
     cfg = config(tmp_path, "text-classification", tiny_models["bert-encoder"], data["classes"], label="label")
     with pytest.raises(PlaygroundError, match="NaN or infinite: the learning rate is too high"):
         train(cfg)
+
+
+@pytest.mark.parametrize("task", ["token-classification", "text-classification"])
+def test_a_label_only_in_the_held_out_rows_gets_a_place_in_the_head(tmp_path, tiny_models, task):
+    """A tag the training rows lack (a small max_samples, a rare entity) used to stop the job with a KeyError."""
+    from datasets import Dataset
+    from transformers import AutoTokenizer, TrainingArguments
+
+    from services.training.data import prepare
+
+    if task == "token-classification":
+        row = {"tokens": ["Ada", "visited", "Oslo"], "ner_tags": ["B-PER", "O", "B-LOC"]}
+        rare = {"tokens": ["Ada", "joined", "Acme"], "ner_tags": ["B-PER", "O", "B-ORG"]}
+        cfg = config(tmp_path, task, tiny_models["bert-ner"], "unused.jsonl", text="tokens", label="ner_tags")
+    else:
+        row, rare = {"text": "fine", "label": "positive"}, {"text": "so so", "label": "mixed"}
+        cfg = config(tmp_path, task, tiny_models["bert-encoder"], "unused.csv", label="label")
+        row_b = {"text": "bad", "label": "negative"}
+    rows = [row] * 6 + ([row_b] * 6 if task == "text-classification" else [])
+    train_rows, eval_rows = Dataset.from_list(rows), Dataset.from_list([row, rare])
+    tokenizer = AutoTokenizer.from_pretrained(cfg.model)
+    args = TrainingArguments(output_dir=str(tmp_path / "args"), report_to="none")
+    prepared = prepare(cfg, train_rows, eval_rows, None, tokenizer, "bert", args)
+    assert ("B-ORG" if task == "token-classification" else "mixed") in prepared.labels
+    if task == "token-classification":
+        assert prepared.labels[0] == "O" and prepared.labels.index("B-ORG") in prepared.eval[1]["labels"]
+    else:
+        assert prepared.eval[1]["labels"] == prepared.labels.index("mixed")
