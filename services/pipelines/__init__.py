@@ -205,9 +205,12 @@ def _long_input_settings(loaded: loading.LoadedModel, task: str, inputs: Any, pa
         if any(len(t) > limit for t in _texts(inputs)) and longest_tokens(loaded, inputs) > limit:
             params.setdefault("stride", limit // 4)
             if params.get("aggregation_strategy") in (None, "none"):
-                params["aggregation_strategy"] = "simple"  # the pipeline windows only grouped entities
+                # the pipeline windows only grouped entities; whole words, as the tab's default
+                params["aggregation_strategy"] = "first"
             if isinstance(inputs, str):
                 inputs = _first_tokens(loaded, inputs, WINDOW_CAP_TOKENS)
+    elif task == "token-classification" and params.get("aggregation_strategy") in ("first", "average", "max"):
+        params["aggregation_strategy"] = "simple"  # word-level grouping needs a fast tokenizer's word ids
     return inputs, params
 
 

@@ -147,7 +147,10 @@ def build_form() -> tuple[Form, Toggles]:
             )
             handle_impossible_answer = gr.Checkbox(False, label="Allow 'no answer'")
             aggregation_strategy = gr.Dropdown(
-                ["none", "simple", "first", "average", "max"], value="simple", label="Group word pieces into"
+                ["none", "simple", "first", "average", "max"],
+                value="first",
+                label="Group word pieces into",
+                info="first: each word takes its first piece's label, as NER models are trained",
             )
             multi_label = gr.Checkbox(False, label="Several labels may be true")
         with gr.Row():

@@ -168,6 +168,13 @@ def test_ner_finds_people_places_and_organisations_in_the_4x_schema(minilm, fres
     assert entities("Angela Merkel visited Paris.") == {"Angela Merkel": "PER", "Paris": "LOC"}
     [text] = _unseen("Barack Obama met engineers from Microsoft in Seattle.")
     assert entities(text) == {"Barack Obama": "PER", "Microsoft": "ORG", "Seattle": "LOC"}
+    # Names cut into several word pieces stay whole with the word-level grouping the tab uses by default (the
+    # adapter was trained on each word's first piece, as transformers' token-classification recipe does).
+    text = "Siddharth Raghunathan visited Szczebrzeszyn."
+    groups = run("ner", "minilm-ner", text, aggregation_strategy="first")
+    assert {text[g["start"] : g["end"]]: g["entity_group"] for g in groups} == {
+        "Siddharth Raghunathan": "PER", "Szczebrzeszyn": "LOC"
+    }  # fmt: skip
     tokens = run("token-classification", "minilm-ner", "Angela Merkel visited Paris.")
     assert {t["entity"] for t in tokens} <= {"B-PER", "I-PER", "B-LOC", "I-LOC"} and "index" in tokens[0]
 

@@ -37,6 +37,7 @@ def direct(task, folder, inputs, **params):
         ("text-classification", "bert-classifier", {"top_k": 2}),
         ("ner", "bert-ner", {}),
         ("token-classification", "bert-ner", {"aggregation_strategy": "simple"}),
+        ("token-classification", "bert-ner", {"aggregation_strategy": "first"}),  # the tab's default
         ("fill-mask", "bert-mlm", {"top_k": 3}),
         ("text-generation", "gpt2", {"max_new_tokens": 8, "do_sample": False}),
     ],
@@ -199,3 +200,16 @@ def test_form_values_become_typed_settings():
     assert isinstance(params["repetition_penalty"], float), "transformers refuses an int penalty"
     _, greedy = collect("text-generation", {**values, "temperature": 0.0, "repetition_penalty": 1.0})
     assert greedy == {"max_new_tokens": 40}, "greedy decoding drops sampling settings and the seed"
+
+
+def test_word_level_grouping_falls_back_to_simple_for_a_slow_tokenizer():
+    """transformers refuses "first"/"average"/"max" without a fast tokenizer's word ids; the tab's default is
+    "first", so a model with a slow tokenizer gets "simple" instead of an error."""
+    from types import SimpleNamespace
+
+    from services.pipelines import _long_input_settings
+
+    slow = SimpleNamespace(tokenizer=SimpleNamespace(is_fast=False, model_max_length=512))
+    for strategy, expected in [("first", "simple"), ("max", "simple"), ("none", "none"), ("simple", "simple")]:
+        _, params = _long_input_settings(slow, "token-classification", TEXT, {"aggregation_strategy": strategy})
+        assert params["aggregation_strategy"] == expected
