@@ -160,14 +160,14 @@ def bench_first_token(runs: int) -> dict:
     question = "How do I fine-tune a model on my own data?"
     owner = "bench:ttft"
     loaded = loading.load(rag.CHAT_MODEL, "text-generation")
-    list(rag.stream_answer(rag.DEMO, question, owner, max_new_tokens=8))  # warm: model, index, embedder
+    list(rag.stream_answer(rag.DEMO, question, owner, max_new_tokens=8, model=rag.CHAT_MODEL))  # warm: all
     ours, base = [], []
     for run in range(runs):
         order = ("ours", "base") if run % 2 == 0 else ("base", "ours")
         for name in order:
             if name == "ours":
                 started = time.perf_counter()
-                for part in rag.stream_answer(rag.DEMO, question, owner, max_new_tokens=16):
+                for part in rag.stream_answer(rag.DEMO, question, owner, max_new_tokens=16, model=rag.CHAT_MODEL):
                     if part["answer"]:
                         ours.append(time.perf_counter() - started)
                         break

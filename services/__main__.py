@@ -24,7 +24,9 @@
                                                  merge a LoRA adapter into its base, save the full model and print
                                                  the checks (saved vs in memory, merged vs adapter and vs base)
     python -m services rag ingest --collection NAME FILE...   index documents (a job in the app)
-    python -m services rag ask --collection NAME QUESTION [--top-k K]
+    python -m services rag ask --collection NAME QUESTION [--top-k K] [--model M]
+    python -m services rag draft-pairs --collection NAME [--count N]   question/answer pairs from its passages
+    python -m services rag adapt --collection NAME --pairs P.json --output-dir DIR [--no-train]
                                                  prints {"answer", "citations": [{"source", "text", "score", "page"}]}
     python -m services demo-space MODEL_ID --task TASK --space-id NAMESPACE/NAME [--title T] [--private]
                                                  a Gradio demo Space for a model on the Hub; prints {"url", ...}
@@ -218,9 +220,38 @@ def cmd_rag(args: argparse.Namespace) -> None:
             raise PlaygroundError("Give the files to index (or --dataset ID --column NAME).")
         events.result(summary)
         _print(summary)
+    elif args.rag_command == "draft-pairs":
+        from services.rag import adapt
+
+        _print(adapt.draft_pairs(args.collection, args.owner, args.count))
+    elif args.rag_command == "adapt":
+        _rag_adapt(args)
     else:
-        result = rag.ask(args.collection, args.question, args.owner, top_k=args.top_k)
+        result = rag.ask(args.collection, args.question, args.owner, top_k=args.top_k, model=args.model)
         _print({"answer": result["answer"], "citations": result["citations"]})
+
+
+def _rag_adapt(args: argparse.Namespace) -> None:
+    """Checked pairs -> RAG chat's conversations (DIR/conversations.jsonl) -> DIR/job.yaml -> the adapter in
+    DIR/adapter, trained here (what the RAG tab's "Train the adapter" runs as a job)."""
+    from services.jobs.events import install_cancel_handler
+    from services.rag import adapt
+    from services.training.config import TrainConfig
+    from services.training.train import train
+
+    pairs = adapt.check_pairs(json.loads(Path(args.pairs).read_text(encoding="utf-8")))
+    out = Path(args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = adapt.training_rows(args.collection, args.owner, pairs)
+    data = out / "conversations.jsonl"
+    data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    config = TrainConfig.from_dict({**adapt.job_config(str(data.resolve())), "output_dir": str(out / "adapter")})
+    (out / "job.yaml").write_text(config.to_yaml(), encoding="utf-8")
+    if args.no_train:
+        _print({"conversations": len(rows), "job": str(out / "job.yaml")})
+        return
+    install_cancel_handler()
+    _print(train(config, owner=args.owner))
 
 
 def cmd_push(args: argparse.Namespace) -> None:
@@ -341,7 +372,18 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--collection", required=True)
     ask.add_argument("--owner", default=argparse.SUPPRESS, help="act as this owner")
     ask.add_argument("--top-k", type=int, default=4)
+    ask.add_argument("--model", help="the answering model (default: the packaged SmolLM2)")
     ask.add_argument("question")
+    draft = rag_sub.add_parser("draft-pairs", help="question/answer pairs drafted from a collection, as JSON")
+    draft.add_argument("--collection", required=True)
+    draft.add_argument("--owner", default=argparse.SUPPRESS, help="act as this owner")
+    draft.add_argument("--count", type=int, default=8)
+    adapt_p = rag_sub.add_parser("adapt", help="train an answering-model adapter on checked question/answer pairs")
+    adapt_p.add_argument("--collection", required=True)
+    adapt_p.add_argument("--owner", default=argparse.SUPPRESS, help="act as this owner")
+    adapt_p.add_argument("--pairs", required=True, help="JSON list of {question, answer, passage}")
+    adapt_p.add_argument("--output-dir", required=True, help="conversations.jsonl, job.yaml and adapter/ go here")
+    adapt_p.add_argument("--no-train", action="store_true", help="write the conversations and job.yaml only")
     p = add("demo-space", cmd_demo_space, "Create a Gradio Space that serves a model already on the Hub.")
     p.add_argument("model_id", help="the model's Hub id, e.g. alice/sentiment-minilm")
     p.add_argument("--task", required=True, help="text-classification, token-classification, summarization, ...")

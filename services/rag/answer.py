@@ -46,7 +46,10 @@ from services.rag.store import DEMO, Collection, CollectionError
 
 logger = logging.getLogger(__name__)
 
-CHAT_MODEL = "smollm2-135m-instruct"
+CHAT_MODEL = "smollm2-135m-instruct"  # the packaged chat model
+# The default answering model. A LoRA adapter trained on samples/grounded-answers was measured worse than the plain
+# model on bench/rag_eval (bench/RESULTS.md, "RAG answering model"), so the plain model answers by default.
+ANSWER_MODEL = CHAT_MODEL
 NOT_FOUND = "The documents do not say. I could not find this in them."
 # What a small model is shown: the sentences most relevant to the question over all passages (bench/rag_quality.py).
 PROMPT_SENTENCES = 6
@@ -262,10 +265,10 @@ def build_prompt(question: str, hits: list[Hit], system_prompt: str | None = Non
     number of the hit they come from (so [n] in the answer is the n-th citation), and the question."""
     ranked = _ranked(hits, budget)
     if PROMPT_ORDER == "relevance" and ranked:  # one line per sentence, the most relevant last (nearest the question)
-        sources = "\n".join(f"[{n}] {text}".replace("\n", " ") for _, n, _, text in reversed(ranked))
+        sources = "\n".join(f"[{n}] {plain(text)}" for _, n, _, text in reversed(ranked))
     else:
         read = shown(hits, budget)
-        sources = "\n".join(f"[{n}] " + " ".join(texts).replace("\n", " ") for n, texts in enumerate(read, 1) if texts)
+        sources = "\n".join(f"[{n}] " + plain(" ".join(texts)) for n, texts in enumerate(read, 1) if texts)
     if PROMPT_STYLE == "plain":  # everything in one user turn, ending where the answer starts
         return [
             {
@@ -279,6 +282,18 @@ def build_prompt(question: str, hits: list[Hit], system_prompt: str | None = Non
         *example,
         {"role": "user", "content": f"Sources:\n{sources}\n\nQuestion: {question}"},
     ]
+
+
+_MARKUP = re.compile(r"\*\*|__|`|^#+\s*|(?<=\s)#+\s", re.MULTILINE)
+_CELL = re.compile(r"\s*\|\s*")
+_BULLET = re.compile(r"(^|\s)[-*+]\s+(?=\S)")
+
+
+def plain(text: str) -> str:
+    """A passage as the model reads it: on one line, without Markdown's table bars, bold, code and heading marks
+    and list bullets (a small model copies "| **Fine-tune** |" and loops on it; measured on the demo collection)."""
+    text = _CELL.sub(" ", _MARKUP.sub("", text))
+    return " ".join(_BULLET.sub(r"\1", text).split())
 
 
 def _ranked(hits: list[Hit], budget: int | None = None) -> list[tuple[float, int, int, str]]:
@@ -322,7 +337,7 @@ def stream_answer(
     top_k: int = 4,
     hybrid_weight: float = 0.5,
     rerank: bool = False,
-    model: str = CHAT_MODEL,
+    model: str | None = None,
     temperature: float = 0.0,
     max_new_tokens: int = 96,
     system_prompt: str | None = None,
@@ -332,6 +347,7 @@ def stream_answer(
     """Yields {"answer": text so far, "citations", "hits"}; the first yield comes right after retrieval.
     `contrast`: how strongly the sources outweigh the model's own beliefs (context-aware decoding; 0 turns it off)."""
     contrast = CONTRAST if contrast is None else contrast
+    model = (model or "").strip() or ANSWER_MODEL
     from services.pipelines import stream
 
     _check_question(question, top_k)
@@ -368,8 +384,12 @@ def stream_answer(
 
 
 def tidy(answer: str, hits: list[Hit]) -> str:
-    """Citations kept to sources that exist; an answer without any gets the source it draws most words from."""
-    answer = re.sub(r"\[(\d+)\]", lambda m: m.group(0) if 1 <= int(m.group(1)) <= len(hits) else "", answer).strip()
+    """Citations kept to sources that exist; an answer without any gets the source it draws most words from; a
+    declined answer is the NOT_FOUND sentence alone."""
+    answer = re.sub(r"\s*\[(\d+)\]", lambda m: m.group(0) if 1 <= int(m.group(1)) <= len(hits) else "", answer)
+    answer = answer.strip()
+    if answer.startswith(NOT_FOUND.split(".")[0]):  # declining cites nothing (the model may add a number anyway)
+        return NOT_FOUND
     if not answer or re.search(r"\[\d+\]", answer):
         return answer or NOT_FOUND
     words = set(rag_index.words(answer))

@@ -21,6 +21,7 @@ from services.rag.history import choose_collection, last_collection
 from services.rag.store import DEMO, Collection, check_new_name, history, new_chat, remember
 from tabs import hub_push
 from tabs.jobs import detail_html
+from tabs.rag import adapt_panel
 from tabs.rag import view as rag_view
 from tabs.session import friendly, owner_of, uploaded_paths
 
@@ -44,6 +45,12 @@ def _choices(owner: str) -> list[tuple[str, str]]:
         (f"{c['name']} · {c['documents']} docs" + (" (shared demo)" if c["shared"] else ""), c["name"])
         for c in rag.collections(owner)
     ]
+
+
+def answering_models(chat_models: list[str]) -> list[tuple[str, str]]:
+    """The answering-model choices: the packaged SmolLM2 first, then every other chat model the visitor can use
+    (their own adapters, the ones adapted to a collection among them, and trained models)."""
+    return [("SmolLM2 (packaged)", rag.CHAT_MODEL)] + [(m, m) for m in chat_models if m != rag.CHAT_MODEL]
 
 
 def build(manager: JobManager) -> RagTab:
@@ -90,9 +97,11 @@ def build(manager: JobManager) -> RagTab:
                     value=False,
                     interactive=not get_settings().offline,
                 )
-                answer_model = gr.Dropdown([rag.CHAT_MODEL], value=rag.CHAT_MODEL, label="Answering model",
-                                           allow_custom_value=True, elem_id="rag-model",
-                                           info="a chat model: packaged, your trained:<name> or adapters")  # fmt: skip
+                answer_model = gr.Dropdown(
+                    answering_models([]), value=rag.ANSWER_MODEL, label="Answering model", allow_custom_value=True,
+                    elem_id="rag-model", info="any chat model: packaged, your trained:<name>, adapters (also one "
+                    "adapted to this collection below)",
+                )  # fmt: skip
                 temperature = gr.Slider(0, 1.5, value=0, step=0.05, label="Temperature (0 = the likeliest words)")
                 max_new = gr.Slider(16, 512, value=96, step=16, label="Max new tokens")
                 contrast = gr.Slider(
@@ -113,6 +122,7 @@ def build(manager: JobManager) -> RagTab:
             sources = gr.HTML(rag_view.citations_html([]), elem_id="rag-sources")
             with gr.Accordion("Retrieval inspector (last question)", open=False):
                 inspector = gr.HTML(rag_view.inspector_html([]), elem_id="rag-inspector")
+            adapt_panel.build(manager, collection, answer_model, answering_models)
             hub_push.build(manager, _collection_folder, collection, prepare=cards.write_collection_card,
                            repo_type="dataset")  # fmt: skip
     chunks_view = gr.HTML(elem_id="rag-preview")
@@ -146,7 +156,7 @@ def build(manager: JobManager) -> RagTab:
         last = last_collection(owner)  # the visitor's collection before the reload, while it still exists
         chat_models = [e.id for e in catalog("text-generation", owner) if e.available]
         return {**refresh(last if last in {value for _, value in choices} else DEMO, owner, choices),
-                answer_model: gr.update(choices=chat_models or [rag.CHAT_MODEL])}  # fmt: skip
+                answer_model: gr.update(choices=answering_models(chat_models))}  # fmt: skip
 
     @friendly
     def on_collection(name: str, request: gr.Request, profile: gr.OAuthProfile | None):
@@ -248,7 +258,7 @@ def build(manager: JobManager) -> RagTab:
             answers = rag.stream_answer(name, text, owner, top_k=int(k), hybrid_weight=float(w), rerank=bool(rr),
                                         temperature=float(temp), max_new_tokens=int(new_tokens), system_prompt=prompt,
                                         history=earlier, contrast=float(lean or 0),
-                                        model=(answerer or rag.CHAT_MODEL).strip())  # fmt: skip
+                                        model=(answerer or rag.ANSWER_MODEL).strip())  # fmt: skip
             for last in answers:
                 turns[-1] = {"role": "assistant", "content": rag_view.chat_html(last["answer"]) or "…"}
                 cited = rag_view.explain(last["citations"], last["hits"])
@@ -322,6 +332,7 @@ def _api(manager: JobManager) -> None:
         store.delete(int(document_id))
         return store.documents()
 
+    adapt_panel.register(manager)
     gr.api(rag_collections, api_name="rag_collections")
     gr.api(rag_documents, api_name="rag_documents")
     gr.api(rag_ingest, api_name="rag_ingest")

@@ -19,7 +19,7 @@ DOC = Path(__file__).resolve().parents[2] / "bench" / "rag_eval" / "docs" / "qui
 def test_the_endpoints_are_listed(client):
     names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
     assert {"/rag_collections", "/rag_documents", "/rag_ingest", "/rag_ask", "/rag_retrieve",
-            "/rag_delete_document"} <= names  # fmt: skip
+            "/rag_delete_document", "/rag_adapt_draft", "/rag_adapt_train"} <= names  # fmt: skip
 
 
 def test_index_ask_inspect_and_delete(client, other_client):
@@ -76,3 +76,24 @@ def test_twenty_sessions_ask_at_once(live_app):
     assert len({hits[0]["source"] for hits, _ in results}) == 1  # the same retrieval for everyone
     answers = [a for _, a in results if a is not None]
     assert len(answers) == 5 and all(a["answer"] and len(a["citations"]) == 2 for a in answers)
+
+
+def test_adapting_the_answering_model_drafts_and_checks_pairs(client, other_client):
+    """/rag_adapt_draft drafts pairs from the visitor's own collection (nobody else's); /rag_adapt_train refuses a
+    table that cannot be trained on with a sentence, before any job starts."""
+    job_id = client.predict("adapt-me", [handle_file(str(DOC))], api_name="/rag_ingest")
+    assert wait_job(client, job_id, timeout=240)["status"] == "succeeded"
+    pairs = client.predict("adapt-me", 2, api_name="/rag_adapt_draft")
+    assert isinstance(pairs, list) and len(pairs) <= 2
+    for pair in pairs:
+        assert pair["answer"].lower() in pair["passage"].lower() and pair["source"] == "quillhaven.md"
+    with pytest.raises(Exception, match="no collection called 'adapt-me'"):
+        other_client.predict("adapt-me", 2, api_name="/rag_adapt_draft")
+    few = [{"question": "Who is the mayor?", "answer": "Hesper Colley", "passage": "The mayor is Hesper Colley."}]
+    with pytest.raises(Exception, match="at least 4"):
+        client.predict("adapt-me", few, "mine", api_name="/rag_adapt_train")
+    made_up = few * 3 + [{"question": "How tall?", "answer": "99 metres", "passage": "It is 31 metres tall."}]
+    with pytest.raises(Exception, match="Row 4: the answer must be words copied from its passage"):
+        client.predict("adapt-me", made_up, "mine", api_name="/rag_adapt_train")
+    with pytest.raises(Exception, match="Name the adapter"):
+        client.predict("adapt-me", few * 4, "../escape", api_name="/rag_adapt_train")

@@ -289,3 +289,18 @@ def test_the_demo_collection_follows_its_pages(tmp_path, settings, monkeypatch):
     assert names() == ["README.md", "page.md"]
     texts = [c["text"] for c in rag.ensure_demo().chunks() if c["source"] == "page.md"]
     assert any("ten" in t for t in texts) and not any("nine" in t for t in texts)
+
+
+def test_a_declined_answer_cites_nothing_and_a_made_up_citation_is_replaced():
+    hits = [rag.Hit(n, "The documents say the ferry leaves at nine.", "a.md", None, None, 0.5, n) for n in (1, 2, 3)]
+    assert rag.tidy(f"{rag.NOT_FOUND} [3]", hits) == rag.NOT_FOUND  # a small model may number its refusal
+    assert rag.tidy("The ferry leaves at nine [2].", hits) == "The ferry leaves at nine [2]."
+    assert rag.tidy("The ferry leaves at nine [7].", hits) == "The ferry leaves at nine. [1]"  # no source 7
+
+
+def test_the_model_reads_passages_without_markdown_markup():
+    # a table row of the README, as the demo collection holds it: the 135M model looped on "| **Fine-tune** |"
+    row = "| **Fine-tune** | The 🤗 Trainer on `samples/sentiment` |\n- Battery: 612 Wh\n## Specs"
+    assert rag.plain(row) == "Fine-tune The 🤗 Trainer on samples/sentiment Battery: 612 Wh Specs"
+    hit = rag.Hit(1, row, "README.md", None, None, 0.5, 1)
+    assert "[1] Fine-tune The 🤗 Trainer" in rag.build_prompt("What is Fine-tune?", [hit])[-1]["content"]
