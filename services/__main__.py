@@ -243,8 +243,7 @@ def _rag_adapt(args: argparse.Namespace) -> None:
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     rows = adapt.training_rows(args.collection, args.owner, pairs)
-    data = out / "conversations.jsonl"
-    data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    data = adapt.write_jsonl(rows, out / "conversations.jsonl")
     config = TrainConfig.from_dict({**adapt.job_config(str(data.resolve())), "output_dir": str(out / "adapter")})
     (out / "job.yaml").write_text(config.to_yaml(), encoding="utf-8")
     if args.no_train:

@@ -155,13 +155,17 @@ def training_rows(collection: str, owner: str, pairs: list[dict], seed: int = 0)
     return rows
 
 
+def write_jsonl(rows: list[dict], path: Path) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
 def write_dataset(rows: list[dict], owner: str, name: str) -> str:
     """The rows as a JSONL file among the owner's uploads (where a training job may read it); its path."""
     from services.tokenizers.jobs import stage_uploads
 
     with tempfile.TemporaryDirectory(prefix="rag-adapt-") as tmp:
-        path = Path(tmp) / f"{name}.jsonl"
-        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+        path = write_jsonl(rows, Path(tmp) / f"{name}.jsonl")
         return stage_uploads([str(path)], owner, purpose="dataset")[0]
 
 

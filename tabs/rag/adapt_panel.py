@@ -9,7 +9,6 @@ import gradio as gr
 from services.core.limits import run_gate
 from services.core.owners import safe_name
 from services.jobs.manager import JobManager
-from services.models.catalog import catalog
 from services.rag import adapt
 from services.rag.store import DEMO
 from services.training import jobs as training_jobs
@@ -20,7 +19,7 @@ HEADERS = ["question", "answer", "passage"]
 
 
 def build(manager: JobManager, collection: gr.Dropdown, answer_model: gr.Dropdown, choices) -> None:
-    """`choices(chat_models)` gives the answering-model choices (the tab's own list)."""
+    """`choices(owner)` gives the answering-model choices (the tab's own list)."""
     with gr.Accordion("Adapt the answering model to this collection", open=False, elem_id="rag-adapt"):
         gr.Markdown(
             "Teach the answering model your documents' way of saying things: **1** draft question/answer pairs "
@@ -76,8 +75,7 @@ def build(manager: JobManager, collection: gr.Dropdown, answer_model: gr.Dropdow
         update = {status: detail_html(record), timer: gr.Timer(active=not record.done)}
         if record.done and record.status == "succeeded":
             model = f"trained:{(record.config or {}).get('name', '')}"
-            chat_models = [e.id for e in catalog("text-generation", owner) if e.available]
-            update[answer_model] = gr.update(choices=choices(chat_models), value=model)
+            update[answer_model] = gr.update(choices=choices(owner), value=model)
             update[status] = (f"<div class='pg-ok'>✓ <b>{model}</b> is trained and is now the answering model "
                               "(Settings). Ask a question to try it.</div>")  # fmt: skip
         return update

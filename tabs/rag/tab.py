@@ -47,9 +47,10 @@ def _choices(owner: str) -> list[tuple[str, str]]:
     ]
 
 
-def answering_models(chat_models: list[str]) -> list[tuple[str, str]]:
+def answering_models(owner: str | None = None) -> list[tuple[str, str]]:
     """The answering-model choices: the packaged SmolLM2 first, then every other chat model the visitor can use
     (their own adapters, the ones adapted to a collection among them, and trained models)."""
+    chat_models = [e.id for e in catalog("text-generation", owner) if e.available] if owner else []
     return [("SmolLM2 (packaged)", rag.CHAT_MODEL)] + [(m, m) for m in chat_models if m != rag.CHAT_MODEL]
 
 
@@ -98,7 +99,7 @@ def build(manager: JobManager) -> RagTab:
                     interactive=not get_settings().offline,
                 )
                 answer_model = gr.Dropdown(
-                    answering_models([]), value=rag.ANSWER_MODEL, label="Answering model", allow_custom_value=True,
+                    answering_models(), value=rag.ANSWER_MODEL, label="Answering model", allow_custom_value=True,
                     elem_id="rag-model", info="any chat model: packaged, your trained:<name>, adapters (also one "
                     "adapted to this collection below)",
                 )  # fmt: skip
@@ -154,9 +155,8 @@ def build(manager: JobManager) -> RagTab:
         owner = owner_of(request, profile)
         choices = _choices(owner)
         last = last_collection(owner)  # the visitor's collection before the reload, while it still exists
-        chat_models = [e.id for e in catalog("text-generation", owner) if e.available]
         return {**refresh(last if last in {value for _, value in choices} else DEMO, owner, choices),
-                answer_model: gr.update(choices=answering_models(chat_models))}  # fmt: skip
+                answer_model: gr.update(choices=answering_models(owner))}  # fmt: skip
 
     @friendly
     def on_collection(name: str, request: gr.Request, profile: gr.OAuthProfile | None):
@@ -258,7 +258,7 @@ def build(manager: JobManager) -> RagTab:
             answers = rag.stream_answer(name, text, owner, top_k=int(k), hybrid_weight=float(w), rerank=bool(rr),
                                         temperature=float(temp), max_new_tokens=int(new_tokens), system_prompt=prompt,
                                         history=earlier, contrast=float(lean or 0),
-                                        model=(answerer or rag.ANSWER_MODEL).strip())  # fmt: skip
+                                        model=answerer)  # fmt: skip
             for last in answers:
                 turns[-1] = {"role": "assistant", "content": rag_view.chat_html(last["answer"]) or "…"}
                 cited = rag_view.explain(last["citations"], last["hits"])
