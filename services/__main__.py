@@ -48,6 +48,8 @@ import os
 import sys
 from pathlib import Path
 
+from services import cli_rag
+from services.cli_rag import print_json as _print
 from services.core.errors import PlaygroundError
 
 
@@ -56,11 +58,6 @@ def _default_owner() -> str:
         return f"cli:{getpass.getuser()}"
     except Exception:
         return "cli:user"
-
-
-def _print(data) -> None:
-    json.dump(data, sys.stdout, indent=2, ensure_ascii=False, default=str)
-    sys.stdout.write("\n")
 
 
 def cmd_info(args: argparse.Namespace) -> None:
@@ -202,57 +199,6 @@ def cmd_lora_merge(args: argparse.Namespace) -> None:
     _print(result)
 
 
-def cmd_rag(args: argparse.Namespace) -> None:
-    from services.jobs.events import EventWriter
-    from services.rag import answer as rag
-
-    if args.rag_command == "ingest":
-        events = EventWriter()
-        options = {"chunk_size": args.chunk_size, "overlap": args.overlap, "progress": events.progress}
-        if args.dataset:
-            summary = rag.ingest_dataset(args.collection, args.dataset, args.column, args.owner, **options)
-        elif args.files:
-            from services.core.uploads import discard
-
-            summary = rag.ingest(args.collection, args.files, args.owner, **options)
-            discard(args.files, args.owner)  # the copies staged for this job (a failed one keeps them, to retry)
-        else:
-            raise PlaygroundError("Give the files to index (or --dataset ID --column NAME).")
-        events.result(summary)
-        _print(summary)
-    elif args.rag_command == "draft-pairs":
-        from services.rag import adapt
-
-        _print(adapt.draft_pairs(args.collection, args.owner, args.count))
-    elif args.rag_command == "adapt":
-        _rag_adapt(args)
-    else:
-        result = rag.ask(args.collection, args.question, args.owner, top_k=args.top_k, model=args.model)
-        _print({"answer": result["answer"], "citations": result["citations"]})
-
-
-def _rag_adapt(args: argparse.Namespace) -> None:
-    """Checked pairs -> RAG chat's conversations (DIR/conversations.jsonl) -> DIR/job.yaml -> the adapter in
-    DIR/adapter, trained here (what the RAG tab's "Train the adapter" runs as a job)."""
-    from services.jobs.events import install_cancel_handler
-    from services.rag import adapt
-    from services.training.config import TrainConfig
-    from services.training.train import train
-
-    pairs = adapt.check_pairs(json.loads(Path(args.pairs).read_text(encoding="utf-8")))
-    out = Path(args.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    rows = adapt.training_rows(args.collection, args.owner, pairs)
-    data = adapt.write_jsonl(rows, out / "conversations.jsonl")
-    config = TrainConfig.from_dict({**adapt.job_config(str(data.resolve())), "output_dir": str(out / "adapter")})
-    (out / "job.yaml").write_text(config.to_yaml(), encoding="utf-8")
-    if args.no_train:
-        _print({"conversations": len(rows), "job": str(out / "job.yaml")})
-        return
-    install_cancel_handler()
-    _print(train(config, owner=args.owner))
-
-
 def cmd_push(args: argparse.Namespace) -> None:
     from services.hub.push import push
     from services.jobs.events import EventWriter
@@ -357,7 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     merge.add_argument("--output", required=True, help="a new (or empty) folder for the merged model")
     merge.add_argument("adapter", help="the adapter folder (adapter_config.json + adapter_model.safetensors)")
     merge.set_defaults(func=cmd_lora_merge)
-    p = add("rag", cmd_rag, "Index documents into a collection, or ask it a question.")
+    p = add("rag", cli_rag.cmd_rag, "Index documents into a collection, or ask it a question.")
     rag_sub = p.add_subparsers(dest="rag_command", required=True)
     ingest = rag_sub.add_parser("ingest", help="add files (TXT, MD, HTML, PDF, DOCX, CSV, ZIP) to a collection")
     ingest.add_argument("--collection", required=True)

@@ -43,6 +43,7 @@ from services.rag.ingest import (  # noqa: F401  (re-exported: services.rag.answ
     stage,
 )
 from services.rag.store import DEMO, Collection, CollectionError
+from services.rag.text import NOT_FOUND, plain, tidy
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +51,6 @@ CHAT_MODEL = "smollm2-135m-instruct"  # the packaged chat model
 # The default answering model. A LoRA adapter trained on samples/grounded-answers was measured worse than the plain
 # model on bench/rag_eval (bench/RESULTS.md, "RAG answering model"), so the plain model answers by default.
 ANSWER_MODEL = CHAT_MODEL
-NOT_FOUND = "The documents do not say. I could not find this in them."
 # What a small model is shown: the sentences most relevant to the question over all passages (bench/rag_quality.py).
 PROMPT_SENTENCES = 6
 PROMPT_STYLE = "chat"  # "chat": a system turn and a user turn; "plain": one user turn
@@ -284,18 +284,6 @@ def build_prompt(question: str, hits: list[Hit], system_prompt: str | None = Non
     ]
 
 
-_MARKUP = re.compile(r"\*\*|__|`|^#+\s*|(?<=\s)#+\s", re.MULTILINE)
-_CELL = re.compile(r"\s*\|\s*")
-_BULLET = re.compile(r"(^|\s)[-*+]\s+(?=\S)")
-
-
-def plain(text: str) -> str:
-    """A passage as the model reads it: on one line, without Markdown's table bars, bold, code and heading marks
-    and list bullets (a small model copies "| **Fine-tune** |" and loops on it; measured on the demo collection)."""
-    text = _CELL.sub(" ", _MARKUP.sub("", text))
-    return " ".join(_BULLET.sub(r"\1", text).split())
-
-
 def _ranked(hits: list[Hit], budget: int | None = None) -> list[tuple[float, int, int, str]]:
     """The `budget` best sentences over all hits: (score, hit number from 1, position in its passage, text)."""
     budget = PROMPT_SENTENCES if budget is None else budget
@@ -381,22 +369,6 @@ def stream_answer(
     final = tidy(text, hits)
     if final != text:
         yield {"answer": final, **found, "relevant": True}
-
-
-def tidy(answer: str, hits: list[Hit]) -> str:
-    """Citations kept to sources that exist; an answer without any gets the source it draws most words from; a
-    declined answer is the NOT_FOUND sentence alone."""
-    answer = re.sub(r"\s*\[(\d+)\]", lambda m: m.group(0) if 1 <= int(m.group(1)) <= len(hits) else "", answer)
-    answer = answer.strip()
-    if answer.startswith(NOT_FOUND.split(".")[0]):  # declining cites nothing (the model may add a number anyway)
-        return NOT_FOUND
-    if not answer or re.search(r"\[\d+\]", answer):
-        return answer or NOT_FOUND
-    words = set(rag_index.words(answer))
-    overlap = [len(words & set(rag_index.words(" ".join(h.sentences) or h.text))) for h in hits]
-    if hits and max(overlap) > 0:
-        answer += f" [{int(np.argmax(overlap)) + 1}]"
-    return answer
 
 
 def ask(collection: str, question: str, owner: str, **options) -> dict:

@@ -1,0 +1,40 @@
+"""What RAG chat's model reads and what it says, as text: passages without Markdown markup (`plain`) and the answer
+with its citations kept to the sources that exist (`tidy`); NOT_FOUND is the sentence that declines."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from services.rag import index as rag_index
+
+NOT_FOUND = "The documents do not say. I could not find this in them."
+
+
+_MARKUP = re.compile(r"\*\*|__|`|^#+\s*|(?<=\s)#+\s", re.MULTILINE)
+_CELL = re.compile(r"\s*\|\s*")
+_BULLET = re.compile(r"(^|\s)[-*+]\s+(?=\S)")
+
+
+def plain(text: str) -> str:
+    """A passage as the model reads it: on one line, without Markdown's table bars, bold, code and heading marks
+    and list bullets (a small model copies "| **Fine-tune** |" and loops on it; measured on the demo collection)."""
+    text = _CELL.sub(" ", _MARKUP.sub("", text))
+    return " ".join(_BULLET.sub(r"\1", text).split())
+
+
+def tidy(answer: str, hits: list) -> str:  # hits: services.rag.answer.Hit (their .text and .sentences)
+    """Citations kept to sources that exist; an answer without any gets the source it draws most words from; a
+    declined answer is the NOT_FOUND sentence alone."""
+    answer = re.sub(r"\s*\[(\d+)\]", lambda m: m.group(0) if 1 <= int(m.group(1)) <= len(hits) else "", answer)
+    answer = answer.strip()
+    if answer.startswith(NOT_FOUND.split(".")[0]):  # declining cites nothing (the model may add a number anyway)
+        return NOT_FOUND
+    if not answer or re.search(r"\[\d+\]", answer):
+        return answer or NOT_FOUND
+    words = set(rag_index.words(answer))
+    overlap = [len(words & set(rag_index.words(" ".join(h.sentences) or h.text))) for h in hits]
+    if hits and max(overlap) > 0:
+        answer += f" [{int(np.argmax(overlap)) + 1}]"
+    return answer
