@@ -16,6 +16,7 @@ from starlette.middleware import Middleware
 
 from services.core.config import get_settings
 from services.jobs.manager import JobManager
+from services.serve.api import RestApi
 from tabs import header
 from tabs import jobs as jobs_tab
 from tabs import models as models_tab
@@ -105,7 +106,11 @@ def launch_kwargs() -> dict:
         "max_file_size": settings.max_upload_bytes,
         # The guard is outermost: an oversized or over-rate request is answered before anything else reads it.
         "app_kwargs": {
-            "middleware": [Middleware(RequestGuard), Middleware(OwnerCookieMiddleware, secure=settings.on_space)]
+            "middleware": [
+                Middleware(RequestGuard),
+                Middleware(RestApi),  # /v1/..., /health, /docs: the OpenAI-compatible REST API on the same port
+                Middleware(OwnerCookieMiddleware, secure=settings.on_space),
+            ]
         },
     }
 

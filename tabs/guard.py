@@ -20,6 +20,7 @@ from collections import OrderedDict
 
 from services.core.config import get_settings
 from services.core.limits import get_limits
+from services.serve.api import API_PATHS
 
 OWNER_COOKIE = "hfpg_owner"  # the browser's private owner id (set by tabs.session.OwnerCookieMiddleware)
 _COUNTED = ("/queue/join", "/call/", "/run/", "/upload")  # work submitted; page assets and streams are free
@@ -109,6 +110,11 @@ class RequestGuard:
         if scope["type"] != "http" or scope.get("method") != "POST":
             return await self.app(scope, receive, send)
         path = scope.get("path", "")
+        if path.startswith(API_PATHS):  # the REST API: its own admission answers 429 (services.serve.api)
+            cap = get_limits().request_bytes
+            if int(_header(scope, b"content-length") or 0) > cap:
+                return await _refuse(send, 413, f"The request is larger than {cap / 2**20:.0f} MB.", api=True)
+            return await self.app(scope, _capped(receive, cap), send)
         if not any(part in path for part in _COUNTED):
             return await self.app(scope, receive, send)
         limits = get_limits()
@@ -144,8 +150,9 @@ def _capped(receive, cap: float):
     return wrapped
 
 
-async def _refuse(send, status: int, sentence: str) -> None:
-    body = json.dumps({"error": sentence}).encode("utf-8")
+async def _refuse(send, status: int, sentence: str, api: bool = False) -> None:
+    error = {"message": sentence, "type": "invalid_request_error", "code": "request_too_large"} if api else sentence
+    body = json.dumps({"error": error}).encode("utf-8")
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     if status == 429:
         headers.append((b"retry-after", b"5"))

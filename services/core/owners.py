@@ -56,6 +56,12 @@ def owner_key(owner: str) -> str:
     return hmac.new(_secret(_home()), owner.encode("utf-8"), hashlib.sha256).hexdigest()[:20]
 
 
+def sign(purpose: str, value: str, length: int = 32) -> str:
+    """A keyed digest of `value` for `purpose` (an API key's check part): only the server can make or check it."""
+    message = f"{purpose}\0{value}".encode()
+    return hmac.new(_secret(_home()), message, hashlib.sha256).hexdigest()[:length]
+
+
 def legacy_key(owner: str) -> str:
     """The unkeyed name earlier versions gave an owner's folders (guessable from the owner id)."""
     return hashlib.sha256(owner.encode("utf-8")).hexdigest()[:20]

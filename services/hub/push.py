@@ -154,6 +154,19 @@ def resolve_token(token: str | None) -> str:
     return token
 
 
+def whoami(token: str) -> str | None:
+    """The Hub user a token belongs to, or None when the Hub refuses it (or cannot be reached)."""
+    from huggingface_hub import HfApi
+
+    try:
+        info = HfApi().whoami(token=token)
+    except Exception as err:  # a wrong or expired token, or the Hub is down: either way, not this user
+        logger.info("A token was not accepted by the Hub: %s", mask(str(err))[:200])
+        return None
+    name = info.get("name") if isinstance(info, dict) else None
+    return name if isinstance(name, str) and name else None
+
+
 def check_folder(path: str | Path) -> list[Path]:
     """The files to push; refuses a missing or empty folder and any folder holding secrets."""
     folder = Path(path).expanduser()

@@ -285,6 +285,8 @@ def stream(
     if "error" in result:
         raise PlaygroundError(f"Generation failed: {result['error']}") from result["error"]
     final: dict[str, Any] = {"text": text}
+    if result.get("output") is not None:  # how many tokens it made (the REST API's usage and finish_reason)
+        final["new_tokens"] = int(result["output"].sequences.shape[1] - encoded["input_ids"].shape[1])
     if halt is not None and halt.is_set():
         final["stopped"] = True
     if with_scores:

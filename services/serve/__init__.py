@@ -1,0 +1,1 @@
+"""Serving and export: the OpenAI-compatible REST API, the standalone server bundle, ONNX export."""
