@@ -18,6 +18,7 @@ from services.core.config import get_settings
 from services.jobs.manager import JobManager
 from services.serve.api import RestApi
 from tabs import header
+from tabs.deploy import tab as deploy_tab
 from tabs import jobs as jobs_tab
 from tabs import models as models_tab
 from tabs.finetune import tab as finetune_tab
@@ -49,6 +50,8 @@ def build_app(manager: JobManager | None = None) -> gr.Blocks:
                 lora = lora_tab.build(manager)
             with gr.Tab("RAG chat", id="rag"):
                 rag_chat = rag_tab.build(manager)
+            with gr.Tab("Deploy", id="deploy"):
+                deploy = deploy_tab.build(manager)
             with gr.Tab("Models", id="models"):
                 models = models_tab.build(manager)
             with gr.Tab("Jobs", id="jobs"):
@@ -65,6 +68,7 @@ def build_app(manager: JobManager | None = None) -> gr.Blocks:
         demo.load(finetune.on_load, None, finetune.load_outputs, api_visibility="private")
         demo.load(lora.on_load, None, lora.load_outputs, api_visibility="private")
         demo.load(rag_chat.on_load, None, rag_chat.load_outputs, api_visibility="private")
+        demo.load(deploy.on_load, None, deploy.load_outputs, api_visibility="private")
         demo.load(models.listing, [models.task, models.show_all], models.table, api_visibility="private")
         demo.load(jobs.view, [jobs.selected], jobs.outputs, api_visibility="private")
     return demo

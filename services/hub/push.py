@@ -239,6 +239,13 @@ def _with_retries(action: Callable, repo_id: str, what: str, progress: Callable[
     raise AssertionError("unreachable")
 
 
+def _space_sdk(folder: Path) -> str:
+    """A Space's SDK as its README's front matter says (the server bundle is a Docker Space), else gradio."""
+    readme = folder / "README.md" if folder.is_dir() else None
+    head = readme.read_text(errors="replace")[:2000] if readme and readme.is_file() else ""
+    return "docker" if "\nsdk: docker" in head else "gradio"
+
+
 def push(
     path: str | Path,
     repo_id: str,
@@ -278,7 +285,7 @@ def push(
             repo_type=repo_type,
             private=private,
             exist_ok=not new_repo,
-            space_sdk="gradio" if repo_type == "space" else None,
+            space_sdk=_space_sdk(folder) if repo_type == "space" else None,
         ),
         repo_id,
         "Creating the repo",

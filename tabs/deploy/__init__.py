@@ -1,0 +1,1 @@
+"""Deploy tab: the REST API, its snippets, and the model exported as a server."""

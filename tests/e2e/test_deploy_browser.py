@@ -1,0 +1,48 @@
+"""The Deploy tab in headless Chromium: pick a model, read its endpoint and snippets, send a request from the page
+and see the server's real answer, for a chat model and an embedding model.
+
+Screenshots go to test-artifacts/screenshots/deploy-*.png.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.conftest import chromium_page
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def page(live_app):
+    with chromium_page(live_app["url"], height=1100) as page:
+        page.get_by_role("tab", name="Deploy", exact=True).click()
+        yield page
+
+
+def test_a_chat_request_from_the_page(page, shots):
+    from playwright.sync_api import expect
+
+    endpoint = page.locator("#deploy-endpoint")
+    expect(endpoint).to_contain_text("/v1/chat/completions", timeout=30_000)
+    expect(page.get_by_text("$PLAYGROUND_API_KEY").first).to_be_visible()
+    page.get_by_role("button", name="Send", exact=True).click()
+    answer = page.locator("#deploy-answer")
+    expect(answer).to_contain_text("HTTP 200", timeout=120_000)
+    expect(answer).to_contain_text('"chat.completion"')
+    expect(answer).to_contain_text('"finish_reason"')
+    page.screenshot(path=str(shots / "deploy-chat.png"), full_page=True)
+
+
+def test_an_embedding_model_gets_its_own_endpoint(page, shots):
+    from playwright.sync_api import expect
+
+    picker = page.locator("#deploy-model input")
+    picker.click()
+    page.get_by_role("option", name="all-minilm-l6-v2", exact=True).click()
+    expect(page.locator("#deploy-endpoint")).to_contain_text("/v1/embeddings", timeout=30_000)
+    page.get_by_role("button", name="Send", exact=True).click()
+    answer = page.locator("#deploy-answer")
+    expect(answer).to_contain_text('"embedding"', timeout=60_000)
+    expect(answer).to_contain_text("more numbers")
+    page.screenshot(path=str(shots / "deploy-embeddings.png"), full_page=True)
