@@ -1,15 +1,17 @@
 """`/v1/embeddings`, and text-embeddings-inference's `/predict` and `/rerank`, micro-batched.
 
 Many clients sending a few texts each are served like one client sending them all: a request's texts go into its
-model's queue, and one worker per model takes everything queued (up to `BATCH_TEXTS` texts, waiting at most
-`WAIT_S` for more to arrive once it has some) through the model in one batch, then hands each request its rows.
-On 2 CPU cores a batch of 32 short texts costs a fraction of 32 single calls, which is the whole point.
+model's queue, and one worker per model takes everything queued (up to `BATCH_TEXTS` texts) through the model in
+one batch, then hands each request its rows. It never waits for more to come: while one batch runs, the next
+requests queue up and form the next batch, so a lone request pays nothing and a crowd is batched (on 2 CPU cores
+a batch of 32 short texts costs a fraction of 32 single calls, which is the whole point).
 """
 
 from __future__ import annotations
 
 import base64
 import concurrent.futures
+import os
 import queue
 import struct
 import threading
@@ -22,7 +24,7 @@ from services.core.limits import get_limits
 from services.serve.errors import ApiError, bad_request, from_playground
 
 BATCH_TEXTS = 64
-WAIT_S = 0.003
+SMALL_BATCH = 8
 MAX_TEXTS = 256  # per request (OpenAI takes 2048; a 2-core CPU needs seconds for 256 already)
 _IDLE_S = 60.0  # a model's worker ends after this long without work
 
@@ -57,7 +59,7 @@ class _Batcher:
             asks, count = [first], len(first.texts)
             while count < BATCH_TEXTS:
                 try:
-                    ask = self.queue.get(timeout=WAIT_S)
+                    ask = self.queue.get_nowait()
                 except queue.Empty:
                     break
                 asks.append(ask)
@@ -67,6 +69,7 @@ class _Batcher:
     def _serve(self, asks: list[_Ask]) -> None:
         texts = [t for ask in asks for t in ask.texts]
         try:
+            _threads(len(texts))
             rows = self.run(texts)
         except Exception as err:  # every request of the batch gets the same answer
             for ask in asks:
@@ -76,6 +79,14 @@ class _Batcher:
         for ask in asks:
             ask.future.set_result(rows[start : start + len(ask.texts)])
             start += len(ask.texts)
+
+
+def _threads(count: int) -> None:
+    """CPU threads for a batch of `count` texts: one for a few texts, where a second thread costs more to wake and
+    to share the cores with the server's own threads than it saves."""
+    from services.pipelines import use_threads
+
+    use_threads(1 if count < SMALL_BATCH else max(1, os.cpu_count() or 1))
 
 
 _batchers: dict[tuple, _Batcher] = {}
@@ -137,20 +148,28 @@ def _embedding_model(model: Any, owner: str):
     from services.pipelines.embeddings import is_embedding_model
 
     loaded = _load(model, "sentence-similarity", owner)
-    if not is_embedding_model(loaded):
+    with loaded.lock:  # reading the config's tasks costs milliseconds: once per cached model
+        embedding = loaded.extras.get("is_embedding")
+    if embedding is None:
+        embedding = is_embedding_model(loaded)
+        with loaded.lock:
+            loaded.extras["is_embedding"] = embedding
+    if not embedding:
         raise bad_request(f"'{model}' is not a sentence-embedding model: /v1/embeddings needs one.", "model")
     return loaded
 
 
 def _vectors(loaded: Any) -> Callable[[list[str]], list]:
+    """Each text's (vector, token count), for the batch worker: the counts are the usage OpenAI's answer reports."""
     from services.pipelines.embeddings import embed
 
-    return lambda texts: embed(loaded, texts, batch_size=BATCH_TEXTS).tolist()
+    def run(texts: list[str]) -> list:
+        rows = embed(loaded, texts, batch_size=BATCH_TEXTS).tolist()
+        with loaded.busy:
+            counts = [len(ids) for ids in loaded.tokenizer(texts, truncation=True)["input_ids"]]
+        return list(zip(rows, counts, strict=True))
 
-
-def _token_count(loaded: Any, texts: list[str]) -> int:
-    with loaded.busy:
-        return sum(len(ids) for ids in loaded.tokenizer(texts, truncation=True)["input_ids"])
+    return run
 
 
 def embeddings(body: Any, owner: str) -> dict:
@@ -167,12 +186,12 @@ def embeddings(body: Any, owner: str) -> dict:
     loaded = _embedding_model(body.get("model"), owner)
     rows = _batched("embed", loaded, _vectors(loaded), texts)
     data = []
-    for i, row in enumerate(rows):
+    for i, (row, _) in enumerate(rows):
         vector: Any = row
         if encoding == "base64":
             vector = base64.b64encode(struct.pack(f"<{len(row)}f", *row)).decode("ascii")
         data.append({"object": "embedding", "index": i, "embedding": vector})
-    tokens = _token_count(loaded, texts)
+    tokens = sum(count for _, count in rows)
     return {"object": "list", "data": data, "model": body["model"],
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}  # fmt: skip
 
@@ -206,7 +225,7 @@ def rerank(body: Any, owner: str, model: str) -> list:
         raise bad_request("The request needs 'query': a text.", "query")
     texts = _texts(body.get("texts"), "texts")
     loaded = _embedding_model(body.get("model") or model, owner)
-    rows = _batched("embed", loaded, _vectors(loaded), [query, *texts])
+    rows = [row for row, _ in _batched("embed", loaded, _vectors(loaded), [query, *texts])]
     scores = [sum(a * b for a, b in zip(rows[0], row, strict=True)) for row in rows[1:]]
     ranked = sorted(range(len(texts)), key=lambda i: -scores[i])
     answer = []
