@@ -28,6 +28,9 @@
     python -m services rag draft-pairs --collection NAME [--count N]   question/answer pairs from its passages
     python -m services rag adapt --collection NAME --pairs P.json --output-dir DIR [--no-train]
                                                  prints {"answer", "citations": [{"source", "text", "score", "page"}]}
+    python -m services serve [--host H] [--port P]   the OpenAI-compatible REST API alone (no UI)
+    python -m services api-key                   your key for the REST API
+    python -m services bundle MODEL --output-dir DIR [--zip]   a standalone server for one model
     python -m services demo-space MODEL_ID --task TASK --space-id NAMESPACE/NAME [--title T] [--private]
                                                  a Gradio demo Space for a model on the Hub; prints {"url", ...}
     python -m services train-tokenizer CONFIG.yaml
@@ -48,7 +51,7 @@ import os
 import sys
 from pathlib import Path
 
-from services import cli_rag
+from services import cli_rag, cli_serve
 from services.cli_rag import print_json as _print
 from services.core.errors import PlaygroundError
 
@@ -335,6 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--space-id", required=True, help="NAMESPACE/NAME of the new Space (must not exist yet)")
     p.add_argument("--title", help="the demo's title")
     p.add_argument("--private", action="store_true", help="create the Space private")
+    cli_serve.register(add)
     p = add("train-tokenizer", cmd_train_tokenizer, "Train a tokenizer from a YAML config; prints a summary.")
     p.add_argument("config", help="YAML with name, model (bpe|wordpiece|unigram), vocab_size, corpus, ...")
     return parser

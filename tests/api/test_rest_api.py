@@ -188,3 +188,31 @@ def test_concurrent_embedding_clients(oa):
         list(pool.map(ask, range(200)))
     assert not errors
     assert all(max(abs(a - b) for a, b in zip(results[i], direct[i], strict=True)) < 1e-4 for i in range(200))
+
+
+def test_the_cli_serves_the_api_alone(tmp_path):
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "PLAYGROUND_HOME": str(tmp_path), "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "services", "serve", "--port", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        ids = [m["id"] for m in httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=30).json()["data"]]
+        assert EMBED in ids
+        assert httpx.get(f"http://127.0.0.1:{port}/", timeout=5).status_code == 404  # no UI: the API only
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

@@ -81,3 +81,11 @@ def test_snippets_name_the_model_endpoint_and_never_the_key():
     assert snippets.kind_of(("text-classification",)) == "classification"
     with pytest.raises(Exception, match="Pipelines"):
         snippets.kind_of(("fill-mask",))
+
+
+def test_the_cli_prints_the_same_key_the_server_accepts(capsys):
+    from services.__main__ import main
+
+    assert main(["api-key", "--owner", "anon:cli-test"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert auth.owner_of_key(printed["api_key"]) == "anon:cli-test"
