@@ -18,9 +18,9 @@ from services.core.config import get_settings
 from services.jobs.manager import JobManager
 from services.serve.api import RestApi
 from tabs import header
-from tabs.deploy import tab as deploy_tab
 from tabs import jobs as jobs_tab
 from tabs import models as models_tab
+from tabs.deploy import tab as deploy_tab
 from tabs.finetune import tab as finetune_tab
 from tabs.guard import RequestGuard
 from tabs.lora import tab as lora_tab
