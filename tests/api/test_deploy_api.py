@@ -1,0 +1,45 @@
+"""The Deploy tab's API (`/deploy_info`, `/deploy_bundle`) through gradio_client, and the bundle CLI."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import httpx
+import pytest
+from gradio_client.exceptions import AppError
+
+from services.serve.auth import owner_of_key
+
+
+def test_deploy_info_gives_each_session_its_own_working_key(client, other_client, live_app):
+    mine = client.predict("smollm2-135m-instruct", api_name="/deploy_info")
+    theirs = other_client.predict("smollm2-135m-instruct", api_name="/deploy_info")
+    assert mine["kind"] == "chat" and mine["endpoint"].endswith("/v1/chat/completions")
+    assert mine["key"] != theirs["key"] and owner_of_key(mine["key"]) != owner_of_key(theirs["key"])
+    assert "PLAYGROUND_API_KEY" in mine["snippets"]["python"] and mine["key"] not in json.dumps(mine["snippets"])
+    base = live_app["url"].rstrip("/")
+    listed = httpx.get(f"{base}/v1/models", headers={"authorization": f"Bearer {mine['key']}"}).json()
+    assert "smollm2-135m-instruct" in [m["id"] for m in listed["data"]]
+    embeddings = client.predict("all-minilm-l6-v2", api_name="/deploy_info")
+    assert embeddings["kind"] == "embeddings" and embeddings["endpoint"].endswith("/v1/embeddings")
+
+
+def test_a_model_the_api_does_not_serve_is_refused_in_a_sentence(client):
+    with pytest.raises(AppError, match="Pipelines tab"):
+        client.predict("minilm-ner", api_name="/deploy_info")
+
+
+def test_deploy_bundle_is_a_zip_with_the_server(client):
+    path = client.predict("all-minilm-l6-v2", api_name="/deploy_bundle")
+    names = zipfile.ZipFile(path).namelist()
+    for expected in ("server.py", "requirements.txt", "Dockerfile", "README.md", "bundle.json"):
+        assert any(name.endswith(expected) for name in names), names
+    assert any("model/" in name and name.endswith(".safetensors") for name in names)
+
+
+def test_the_bundle_cli(tmp_path):
+    from services.__main__ import main
+
+    assert main(["bundle", "all-minilm-l6-v2", "--output-dir", str(tmp_path / "server"), "--zip"]) == 0
+    assert (tmp_path / "server" / "server.py").is_file() and (tmp_path / "server.zip").is_file()
