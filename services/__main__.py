@@ -31,6 +31,7 @@
     python -m services serve [--host H] [--port P]   the OpenAI-compatible REST API alone (no UI)
     python -m services api-key                   your key for the REST API
     python -m services bundle MODEL --output-dir DIR [--zip]   a standalone server for one model
+    python -m services export-onnx MODEL --output-dir DIR [--samples S.jsonl]   ONNX + int8, parity and speed
     python -m services demo-space MODEL_ID --task TASK --space-id NAMESPACE/NAME [--title T] [--private]
                                                  a Gradio demo Space for a model on the Hub; prints {"url", ...}
     python -m services train-tokenizer CONFIG.yaml

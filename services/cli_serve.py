@@ -1,4 +1,8 @@
-"""The `python -m services serve | api-key | bundle | export-onnx` commands; `services.__main__` parses them."""
+"""The `python -m services serve | api-key | bundle | export-onnx` commands; `services.__main__` parses them.
+
+`export-onnx` lives here rather than in `services.serve`: an adapter is merged into its base first, with
+`services.training.merge`, which `services.serve` (a sibling of `services.training`) may not import.
+"""
 
 from __future__ import annotations
 
@@ -32,6 +36,55 @@ def cmd_bundle(args: argparse.Namespace) -> None:
     print_json(result)
 
 
+ENCODER_TASKS = ("text-classification", "token-classification", "question-answering", "sentence-similarity",
+                 "feature-extraction")  # fmt: skip
+
+
+def export_task(tasks: tuple[str, ...] | list[str]) -> str:
+    """The task an encoder is exported for: its head's, else its sentence embeddings."""
+    from services.core.errors import TaskMismatch
+
+    for task in ENCODER_TASKS:
+        if task in tasks:
+            return task
+    raise TaskMismatch("ONNX export is for encoder models (classifiers, NER, question answering, embeddings).")
+
+
+def cmd_export_onnx(args: argparse.Namespace) -> None:
+    """The model (an adapter merged into its base first) as ONNX float32 and int8, with the parity and speed
+    reports; with --samples (JSON lines of {"text", "label"}) the parity report also has the accuracy."""
+    import json
+    import tempfile
+
+    from services.jobs.events import EventWriter
+    from services.models import loading
+    from services.models.catalog import resolve
+    from services.serve.onnx_export import export
+
+    events = EventWriter()
+    resolved = resolve(args.model, args.owner)
+    task = args.task or export_task(resolved.tasks)
+    samples = labels = None
+    if args.samples:
+        rows = [json.loads(line) for line in Path(args.samples).read_text(encoding="utf-8").splitlines() if line]
+        samples = [row["text"] for row in rows]
+        labels = [row["label"] for row in rows] if all("label" in row for row in rows) else None
+    with tempfile.TemporaryDirectory() as tmp:
+        if resolved.source == "adapter":  # ONNX runs one plain model: merge the adapter into its base first
+            from services.training.merge import merge
+
+            events.progress(0.02, "Merging the adapter into its base model")
+            folder = Path(tmp) / "merged"
+            merge(args.model, folder, owner=args.owner)
+        else:
+            folder = Path(loading.load(args.model, task, owner=args.owner).location)
+        report = export(folder, Path(args.output_dir), task, quantize=not args.no_quantize,
+                        progress=events.progress, samples=samples, labels=labels)  # fmt: skip
+    report["source"] = args.model  # the model's id, not a server path
+    events.result(report)
+    print_json(report)
+
+
 def register(add) -> None:
     """Add the commands to the parser (`add(name, func, help)` returns the sub-parser, with --owner)."""
     p = add("serve", cmd_serve, "Serve the OpenAI-compatible REST API alone (no UI) with uvicorn.")
@@ -42,3 +95,11 @@ def register(add) -> None:
     p.add_argument("model", help="catalog id, trained:<name>, Hub id or folder (chat, embeddings or classifier)")
     p.add_argument("--output-dir", required=True, help="a new (or empty) folder for the bundle")
     p.add_argument("--zip", action="store_true", help="also write the folder as a zip beside it")
+    p = add(
+        "export-onnx", cmd_export_onnx, "Export an encoder to ONNX (float32 and int8) with parity and speed reports."
+    )
+    p.add_argument("model", help="catalog id, trained:<name>, adapter, Hub id or folder (an encoder)")
+    p.add_argument("--output-dir", required=True, help="model.onnx, model.int8.onnx, tokenizer, onnx_report.json")
+    p.add_argument("--task", help="text-classification, token-classification, question-answering, sentence-similarity")
+    p.add_argument("--samples", help='JSON lines of {"text", "label"} to judge parity and accuracy on')
+    p.add_argument("--no-quantize", action="store_true", help="float32 only")

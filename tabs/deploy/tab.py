@@ -22,6 +22,7 @@ from services.models.catalog import catalog, resolve
 from services.serve import snippets
 from services.serve.auth import api_key
 from tabs import hub_push
+from tabs.deploy import export_panel
 from tabs.session import friendly, owner_of
 
 _INTRO = (
@@ -89,6 +90,7 @@ def build(manager: JobManager) -> DeployTab:
         answer = gr.Code(language="json", label="The server's answer", interactive=False, elem_id="deploy-answer",
                          wrap_lines=True)  # fmt: skip
     _bundle_panel(manager, model)
+    export_panel.build(manager, model)
 
     @friendly
     def show(model_id: str, request: gr.Request, profile: gr.OAuthProfile | None):

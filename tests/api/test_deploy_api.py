@@ -43,3 +43,25 @@ def test_the_bundle_cli(tmp_path):
 
     assert main(["bundle", "all-minilm-l6-v2", "--output-dir", str(tmp_path / "server"), "--zip"]) == 0
     assert (tmp_path / "server" / "server.py").is_file() and (tmp_path / "server.zip").is_file()
+
+
+def test_an_onnx_export_job_reports_parity_and_speed(client):
+    from tabs.deploy.export_panel import report_html
+    from tests.api.conftest import wait_job
+
+    job = wait_job(client, client.predict("minilm-sentiment", api_name="/deploy_export_onnx"), timeout=300)
+    assert job["status"] == "succeeded", job
+    report = job["result"]
+    assert (
+        report["parity"]["onnx_fp32"]["max_abs_diff"] < 1e-3 and report["parity"]["onnx_fp32"]["label_agreement"] == 1
+    )
+    assert 0 <= report["parity"]["onnx_int8"]["label_agreement"] <= 1
+    assert report["size_mb"]["onnx_int8"] < report["size_mb"]["onnx_fp32"]
+    assert report["source"] == "minilm-sentiment"  # the model's id, never a server path
+    shown = report_html(report)
+    assert "ONNX int8" in shown and "PyTorch float32" in shown and "ms" in shown
+
+
+def test_an_onnx_export_of_a_chat_model_is_refused_at_once(client):
+    with pytest.raises(AppError, match="encoder models"):
+        client.predict("smollm2-135m-instruct", api_name="/deploy_export_onnx")
