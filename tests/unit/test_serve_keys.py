@@ -89,3 +89,20 @@ def test_the_cli_prints_the_same_key_the_server_accepts(capsys):
     assert main(["api-key", "--owner", "anon:cli-test"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert auth.owner_of_key(printed["api_key"]) == "anon:cli-test"
+
+
+def test_admission_answers_429_when_saturated_and_frees_places():
+    from services.serve.api import Admission
+
+    gate = Admission(total=3, per_owner=2)
+    gate.enter("a")
+    gate.enter("a")
+    with pytest.raises(ApiError) as mine:
+        gate.enter("a")  # a third of the same caller's
+    assert mine.value.status == 429 and mine.value.code == "rate_limit_exceeded"
+    gate.enter("b")
+    with pytest.raises(ApiError) as full:
+        gate.enter("c")  # anyone, once the server holds its total
+    assert full.value.status == 429 and "retry" in full.value.message
+    gate.leave("a")
+    gate.enter("c")
