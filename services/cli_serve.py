@@ -53,7 +53,9 @@ def export_task(tasks: tuple[str, ...] | list[str]) -> str:
 def cmd_export_onnx(args: argparse.Namespace) -> None:
     """The model (an adapter merged into its base first) as ONNX float32 and int8, with the parity and speed
     reports; with --samples (JSON lines of {"text", "label"}) the parity report also has the accuracy."""
+    import contextlib
     import json
+    import sys
     import tempfile
 
     from services.jobs.events import EventWriter
@@ -69,7 +71,8 @@ def cmd_export_onnx(args: argparse.Namespace) -> None:
         rows = [json.loads(line) for line in Path(args.samples).read_text(encoding="utf-8").splitlines() if line]
         samples = [row["text"] for row in rows]
         labels = [row["label"] for row in rows] if all("label" in row for row in rows) else None
-    with tempfile.TemporaryDirectory() as tmp:
+    # torch.onnx prints its stages on stdout, where a job's events go: they go to stderr (the job's log) instead.
+    with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(sys.stderr):
         if resolved.source == "adapter":  # ONNX runs one plain model: merge the adapter into its base first
             from services.training.merge import merge
 

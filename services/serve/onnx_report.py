@@ -119,7 +119,10 @@ def measure(
         single = encode(tokenizer, [texts[int(np.argsort(lengths)[len(lengths) // 2])]], task, max_length)
         batch = encode(tokenizer, [texts[i % len(texts)] for i in range(32)], task, max_length)
         timing = {"threads": threads, "runs": speed_runs, "warmup": 3, "batch1_tokens": single["input_ids"].shape[1]}
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
         timing.update(speed(runners, single, batch, runs=speed_runs))
+        # Other work on the cores slows PyTorch's threads most (they wait for each other): the load shows it.
+        timing["load_average"] = [load, os.getloadavg()[0] if load is not None else None]
     finally:
         torch.set_num_threads(before)
     if "onnx_int8" in timing:
