@@ -67,6 +67,9 @@ def cmd_export_onnx(args: argparse.Namespace) -> None:
     resolved = resolve(args.model, args.owner)
     task = args.task or export_task(resolved.tasks)
     samples = labels = None
+    held_out = None if args.samples else _held_out(resolved)
+    if held_out:
+        samples, labels = held_out
     if args.samples:
         rows = [json.loads(line) for line in Path(args.samples).read_text(encoding="utf-8").splitlines() if line]
         samples = [row["text"] for row in rows]
@@ -86,6 +89,31 @@ def cmd_export_onnx(args: argparse.Namespace) -> None:
     report["source"] = args.model  # the model's id, not a server path
     events.result(report)
     print_json(report)
+
+
+def _held_out(resolved, cap: int = 256) -> tuple[list[str], list[str]] | None:
+    """A model trained on a bundled sample is judged on that sample's held-back test split (its job.yaml says
+    which), so the report's label agreement and accuracy are on data the model never saw; else None."""
+    import csv
+
+    import yaml
+
+    from services.data.sources import SAMPLES_DIR
+
+    job = Path(str(resolved.location)) / "job.yaml"
+    if not job.is_file():
+        return None
+    dataset = (yaml.safe_load(job.read_text(encoding="utf-8")) or {}).get("dataset") or {}
+    source = str(dataset.get("source") or "")
+    test = SAMPLES_DIR / source / "test.csv"
+    if not source.startswith("samples/") or not test.is_file():
+        return None
+    with test.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))[:cap]
+    text, label = dataset.get("text_column", "text"), dataset.get("label_column", "label")
+    if not rows or text not in rows[0] or label not in rows[0]:
+        return None
+    return [row[text] for row in rows], [row[label] for row in rows]
 
 
 def register(add) -> None:

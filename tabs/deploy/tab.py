@@ -132,7 +132,9 @@ def build(manager: JobManager) -> DeployTab:
         return f"// HTTP {response.status_code}\n" + json.dumps(shown, indent=2, ensure_ascii=False)
 
     outputs = [endpoint, key, curl, python, javascript]
-    model.change(show, [model], outputs, api_visibility="private")
+    model.change(show, [model], outputs, api_visibility="private").then(
+        lambda: "", None, answer, api_visibility="private"
+    )  # an answer of the model picked before would mislead
     send.click(try_it, [model, text], answer, api_visibility="private")
 
     @friendly

@@ -46,3 +46,19 @@ def test_an_embedding_model_gets_its_own_endpoint(page, shots):
     expect(answer).to_contain_text('"embedding"', timeout=60_000)
     expect(answer).to_contain_text("more numbers")
     page.screenshot(path=str(shots / "deploy-embeddings.png"), full_page=True)
+
+
+def test_an_onnx_export_shows_its_reports(page, shots):
+    from playwright.sync_api import expect
+
+    picker = page.locator("#deploy-model input")
+    picker.click()
+    page.get_by_role("option", name="minilm-sentiment", exact=True).click()
+    expect(page.locator("#deploy-endpoint")).to_contain_text("/predict", timeout=30_000)
+    page.get_by_text("Export to ONNX (int8) for fast CPU inference").click()
+    page.locator("#deploy-onnx").click()
+    report = page.locator("#deploy-onnx-report")
+    expect(report).to_contain_text("ONNX int8", timeout=240_000)
+    expect(report).to_contain_text("as fast as PyTorch")
+    report.scroll_into_view_if_needed()
+    page.screenshot(path=str(shots / "deploy-onnx.png"), full_page=True)
