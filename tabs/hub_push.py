@@ -97,7 +97,7 @@ def build(
     push.click(ui_push, [source, repo_id, private, token, message], [job, timer, status], api_visibility="private")
     _disable_offline(push, offline)
 
-    _follow(
+    follow_job(
         manager,
         job,
         timer,
@@ -170,7 +170,7 @@ def build_space(manager: JobManager, push: PushPanel, model_id: gr.State) -> gr.
                  api_visibility="private")  # fmt: skip
     _disable_offline(create, offline)
 
-    _follow(manager, job, timer, status, lambda r: f"✓ Space created: {_link(r)}")
+    follow_job(manager, job, timer, status, lambda r: f"✓ Space created: {_link(r)}")
     return status
 
 
@@ -194,8 +194,10 @@ def _link(result: dict) -> str:
     return f"<a href='{url}' target='_blank' rel='noopener'>{url}</a>"
 
 
-def _follow(manager: JobManager, job: gr.State, timer: gr.Timer, status: gr.HTML, done: Callable[[dict], str]) -> None:
-    """Show a push job's progress in `status` until it ends; `done(result)` says what it made."""
+def follow_job(
+    manager: JobManager, job: gr.State, timer: gr.Timer, status: gr.HTML, done: Callable[[dict], str]
+) -> None:
+    """Show a job's progress in `status` until it ends; `done(result)` says what it made (as HTML)."""
 
     @friendly
     def poll(job_id: str | None, request: gr.Request, profile: gr.OAuthProfile | None):
