@@ -36,20 +36,6 @@ def cmd_bundle(args: argparse.Namespace) -> None:
     print_json(result)
 
 
-ENCODER_TASKS = ("text-classification", "token-classification", "question-answering", "sentence-similarity",
-                 "feature-extraction")  # fmt: skip
-
-
-def export_task(tasks: tuple[str, ...] | list[str]) -> str:
-    """The task an encoder is exported for: its head's, else its sentence embeddings."""
-    from services.core.errors import TaskMismatch
-
-    for task in ENCODER_TASKS:
-        if task in tasks:
-            return task
-    raise TaskMismatch("ONNX export is for encoder models (classifiers, NER, question answering, embeddings).")
-
-
 def cmd_export_onnx(args: argparse.Namespace) -> None:
     """The model (an adapter merged into its base first) as ONNX float32 and int8, with the parity and speed
     reports; with --samples (JSON lines of {"text", "label"}) the parity report also has the accuracy."""
@@ -61,7 +47,7 @@ def cmd_export_onnx(args: argparse.Namespace) -> None:
     from services.jobs.events import EventWriter
     from services.models import loading
     from services.models.catalog import resolve
-    from services.serve.onnx_export import export
+    from services.serve.onnx_export import export, export_task
 
     events = EventWriter()
     resolved = resolve(args.model, args.owner)

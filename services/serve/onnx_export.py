@@ -38,6 +38,18 @@ TASKS = {
     "sentence-similarity": ("AutoModel", None, ("last_hidden_state",)),
 }
 _ALIASES = {"sentiment-analysis": "text-classification", "ner": "token-classification"}
+
+
+def export_task(tasks: tuple[str, ...] | list[str]) -> str:
+    """The task a model with these tasks is exported for: its head's, else its sentence embeddings."""
+    if "text-generation" not in tasks:
+        for task in TASKS:
+            if task in tasks:
+                return task
+    raise TaskMismatch("ONNX export is for encoder models: classifiers, NER, question answering and embeddings "
+                       "(like minilm-sentiment or all-minilm-l6-v2).")  # fmt: skip
+
+
 _GENERATIVE = ("ForCausalLM", "LMHeadModel", "ForConditionalGeneration", "ForSeq2SeqLM")
 
 

@@ -12,27 +12,22 @@ import os
 
 import gradio as gr
 
-from services.core.config import get_settings
-from services.core.owners import owner_dir, safe_name
 from services.jobs.manager import JobManager
 from services.models.catalog import resolve
+from services.serve.onnx_export import export_task
+from tabs.deploy import model_folder
 from tabs.hub_push import follow_job
 from tabs.session import friendly, owner_of
 
 _ENGINES = (("pytorch_fp32", "PyTorch float32"), ("onnx_fp32", "ONNX float32"), ("onnx_int8", "ONNX int8"))
-_ENCODER_TASKS = ("text-classification", "token-classification", "question-answering", "sentence-similarity",
-                  "feature-extraction")  # fmt: skip
 
 
 def start_export(manager: JobManager, model_id: str, owner: str) -> str:
     """Check the model now (a sentence at once beats a failed job), then export it as a child-process job."""
     model_id = (model_id or "").strip()
     resolved = resolve(model_id, owner)
-    if not any(task in resolved.tasks for task in _ENCODER_TASKS) or "text-generation" in resolved.tasks:
-        raise gr.Error("ONNX export is for encoder models: classifiers, NER, question answering and embeddings "
-                       "(like minilm-sentiment or all-minilm-l6-v2).")  # fmt: skip
-    name = safe_name(model_id.replace("/", "--").replace(":", "-"), fallback="model")
-    out = owner_dir(get_settings().home / "exports", owner) / name
+    export_task(resolved.tasks)  # refuses a model that is no encoder, in a sentence
+    out = model_folder("exports", owner, model_id)
     target = resolved.location if resolved.source == "local" else model_id
     return manager.submit_command(
         "export", owner, ["export-onnx", "--owner", owner, f"--output-dir={out}", "--", target],

@@ -15,14 +15,12 @@ from pathlib import Path
 
 import gradio as gr
 
-from services.core.config import get_settings
-from services.core.owners import owner_dir, safe_name
 from services.jobs.manager import JobManager
 from services.models.catalog import catalog, resolve
 from services.serve import snippets
 from services.serve.auth import api_key
 from tabs import hub_push
-from tabs.deploy import export_panel
+from tabs.deploy import export_panel, model_folder
 from tabs.session import friendly, owner_of
 
 _INTRO = (
@@ -150,8 +148,7 @@ def _bundle_folder(model_id: str, owner: str) -> Path:
     """The bundle for one model, (re)built in the visitor's own folder (named by a keyed hash of their owner id)."""
     from services.serve.bundle import build as build_bundle
 
-    name = safe_name((model_id or "").replace("/", "--").replace(":", "-"), fallback="model")
-    target = owner_dir(get_settings().home / "bundles", owner) / name
+    target = model_folder("bundles", owner, model_id)
     return Path(build_bundle((model_id or "").strip(), target, owner=owner)["folder"])
 
 
