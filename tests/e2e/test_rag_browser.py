@@ -185,10 +185,14 @@ def test_tags_in_a_document_and_a_question_show_as_text(page, shots, tmp_path):
     doc.write_text(TAGS)
     page.get_by_role("tab", name="RAG chat", exact=True).click()
     page.get_by_text("Add documents", exact=True).click()  # closed again since the reload
-    page.get_by_label("Into (a new or existing collection)").fill("code-notes")
+    into = page.get_by_label("Into (a new or existing collection)")
+    expect(into).to_have_value("my-documents")  # mounted with its first value, so the fill below is not undone
+    into.fill("code-notes")
+    expect(into).to_have_value("code-notes")
     page.locator("input[type=file]").filter(visible=False).first.set_input_files(str(doc))
     page.get_by_role("button", name="Preview chunks").click()
     expect(page.locator("#rag-preview")).to_contain_text("The token <repo_name> starts", timeout=60_000)
+    expect(into).to_have_value("code-notes")
     page.get_by_role("button", name="Index documents").click()
     expect(page.get_by_text("Indexed 1 document(s)")).to_be_visible(timeout=180_000)
     expect(picker(page)).to_have_value(re.compile("code-notes"))
