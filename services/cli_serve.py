@@ -71,8 +71,7 @@ def cmd_export_onnx(args: argparse.Namespace) -> None:
         else:
             folder = Path(loading.load(args.model, task, owner=args.owner).location)
         report = export(folder, Path(args.output_dir), task, quantize=not args.no_quantize,
-                        progress=events.progress, samples=samples, labels=labels)  # fmt: skip
-    report["source"] = args.model  # the model's id, not a server path
+                        progress=events.progress, samples=samples, labels=labels, source=args.model)  # fmt: skip
     events.result(report)
     print_json(report)
 

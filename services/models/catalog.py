@@ -22,7 +22,7 @@ from services.core.errors import AccessDenied, ModelNotFound, ModelUnavailable, 
 from services.core.limits import check_id
 from services.core.owners import safe_name
 from services.hub import push as hub
-from services.models import adapters, packaged_adapters, packs
+from services.models import adapters, onnx_runtime, packaged_adapters, packs
 from services.models.entries import (
     EMBEDDING_TASKS,
     TASK_ALIASES,
@@ -116,6 +116,8 @@ def _trained_description(folder: Path, config: dict) -> str:
     96.7 % on the test split', from the run's record next to the model (playground-model.json) where there is one."""
     import time
 
+    if onnx_runtime.is_export(folder):
+        return _export_description(folder)
     record_path = folder / "playground-model.json"
     try:
         record = _parsed_config(str(record_path), record_path.stat().st_mtime_ns)
@@ -138,6 +140,23 @@ def _trained_description(folder: Path, config: dict) -> str:
                 shown = f"{value:.1%}".replace("%", " %") if percent else f"{value:.3g}"
                 return f"{text}; {name} {shown} on the {split}."
     return text + "."
+
+
+def _export_description(folder: Path) -> str:
+    """'ONNX int8 export of minilm-sentiment (text-classification), made here on 02 Dec 2026; 3.7x PyTorch at
+    batch 1.' The source is named by its folder's name only, never its path."""
+    import time
+
+    try:
+        report = onnx_runtime.report(folder)
+    except PlaygroundError:
+        return "An ONNX export that could not be read."
+    precision = onnx_runtime.graph_path(folder)[1]
+    when = time.strftime("%d %b %Y", time.localtime((folder / onnx_runtime.REPORT).stat().st_mtime))
+    source = Path(str(report.get("source") or "a model")).name
+    text = f"ONNX {precision} export of {source} ({report['task']}), made here on {when}; runs in ONNX Runtime"
+    speedup = (report.get("speed") or {}).get("int8_speedup_vs_pytorch_batch1")
+    return text + (f", {speedup:.1f}x PyTorch at batch 1." if isinstance(speedup, int | float) else ".")
 
 
 def _packaged_entries(offline: bool) -> list[ModelEntry]:

@@ -10,7 +10,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from services.core.config import get_settings
+from services.core.errors import PlaygroundError
 from services.core.owners import owner_dir
+from services.models import onnx_runtime
 
 TRAINED_PREFIX = "trained:"
 
@@ -56,6 +58,11 @@ def canonical_task(task: str) -> str:
 
 def tasks_for_config(config: dict, folder: Path | None = None) -> tuple[str, ...]:
     """The tasks a model can do, judged from its config's architectures (and sentence-transformers files)."""
+    if folder is not None and onnx_runtime.is_export(folder):  # an ONNX export does what it was exported for
+        try:
+            return onnx_runtime.SERVES[onnx_runtime.report(folder)["task"]]
+        except PlaygroundError:
+            return ()
     found: list[str] = []
     for arch in config.get("architectures") or []:
         for suffix, tasks in HEAD_TASKS:

@@ -25,7 +25,7 @@ from typing import Any
 
 from services.core.config import get_settings
 from services.core.errors import CorruptWeights, NotAModel, PlaygroundError, TaskMismatch, UnsafeWeights
-from services.models import adapters, packs
+from services.models import adapters, onnx_runtime, packs
 from services.models import catalog as models
 
 logger = logging.getLogger(__name__)
@@ -148,6 +148,8 @@ def _load_uncached(
         "token": False if settings.on_space else None,
     }
     info = device_info()
+    if resolved.is_local and resolved.base is None and onnx_runtime.is_export(Path(resolved.location)):
+        return _load_onnx(resolved, task, common, progress, started)
     base = resolved.base or resolved  # a PEFT adapter: a fresh copy of its base, then the adapter onto it
     location, extras = base.location, {}
     try:
@@ -202,6 +204,17 @@ def _load_uncached(
         load_seconds=time.monotonic() - started,
         extras=extras,
     )
+
+
+def _load_onnx(resolved: models.ResolvedModel, task: str, common: dict, progress: Progress, started: float):
+    """An ONNX export made here: its graph in ONNX Runtime behind a torch module (`services.models.onnx_runtime`)."""
+    model, tokenizer = onnx_runtime.load(Path(resolved.location), task, resolved.id, common, progress)
+    _set_tokenizer_limit(tokenizer, model.config)
+    return LoadedModel(
+        id=resolved.id, task=task, model=model, tokenizer=tokenizer, device="cpu", dtype=model.onnx_precision,
+        location=resolved.location, nbytes=onnx_runtime.size_bytes(Path(resolved.location)),
+        load_seconds=time.monotonic() - started,
+    )  # fmt: skip
 
 
 def _explain_load_error(resolved: models.ResolvedModel, err: Exception) -> PlaygroundError:

@@ -5,8 +5,10 @@ It imports nothing of the playground, only torch and transformers (inside functi
 while they load). `bundle.json` beside the server says the kind: "chat" (a causal LM: token-by-token generation
 that ends after the current token when its `halt` event is set), "embeddings" (the pooling and normalisation the
 model's sentence-transformers files describe, else mean pooling, normalised) or "classification" (label scores,
-softmax or sigmoid as transformers' pipeline does). One lock (`busy`) guards the model and its fast tokenizer,
-which fails ("Already borrowed") when two threads use it at once: generations run one after the other.
+softmax or sigmoid as transformers' pipeline does). An ONNX export of the playground (`model.int8.onnx` or
+`model.onnx` in the model folder) runs in ONNX Runtime instead of PyTorch, with the same answers. One lock
+(`busy`) guards the model and its fast tokenizer, which fails ("Already borrowed") when two threads use it at once:
+generations run one after the other.
 """
 
 from __future__ import annotations
@@ -93,9 +95,17 @@ class Engine:
                 "classification": "AutoModelForSequenceClassification"}[self.kind]  # fmt: skip
         local = {"local_files_only": True, "trust_remote_code": False}
         self.tokenizer = transformers.AutoTokenizer.from_pretrained(self.folder, **local)
-        model = getattr(transformers, auto).from_pretrained(self.folder, dtype=dtype, use_safetensors=True, **local)
+        graph = next((self.folder / n for n in ("model.int8.onnx", "model.onnx") if (self.folder / n).is_file()), None)
+        if graph is not None:  # an ONNX export of the playground: ONNX Runtime on the CPU
+            model = _Onnx(graph, transformers.AutoConfig.from_pretrained(self.folder, **local))
+            self.device = "cpu"
+        else:
+            model = getattr(transformers, auto).from_pretrained(
+                self.folder, dtype=dtype, use_safetensors=True, **local
+            )
         self.model = model.to(self.device).eval()
-        self.dtype = str(model.dtype).removeprefix("torch.")
+        self.dtype = "int8" if graph is not None and graph.name == "model.int8.onnx" else str(model.dtype)
+        self.dtype = self.dtype.removeprefix("torch.")
         self.context = token_limit(model.config, self.tokenizer)
         if self.kind == "embeddings":
             settings = _json(self.folder / "sentence_bert_config.json") or {}
@@ -240,3 +250,33 @@ class Engine:
                     labels = [{"label": config.id2label.get(i, f"LABEL_{i}"), "score": s} for i, s in enumerate(row)]
                     answers.append(sorted(labels, key=lambda item: -item["score"]))
         return answers
+
+
+class _Onnx:
+    """An exported graph run by ONNX Runtime, called like the transformers model it came from: ``model(**encoded)``
+    gives ``.logits`` (a classifier) or ``.last_hidden_state`` (an encoder) as torch tensors."""
+
+    def __init__(self, path: Path, config: Any) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # no busy-waiting between calls
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.inputs = [i.name for i in self.session.get_inputs()]
+        self.outputs = [o.name for o in self.session.get_outputs()]
+        self.config, self.device, self.dtype = config, "cpu", "int8"
+
+    def to(self, device: str) -> _Onnx:
+        return self
+
+    def eval(self) -> _Onnx:
+        return self
+
+    def __call__(self, **encoded: Any) -> Any:
+        from types import SimpleNamespace
+
+        import torch
+
+        feed = {k: v.cpu().numpy().astype("int64") for k, v in encoded.items() if k in self.inputs}
+        values = self.session.run(None, feed)
+        return SimpleNamespace(**{n: torch.from_numpy(v) for n, v in zip(self.outputs, values, strict=True)})

@@ -4,7 +4,7 @@ Why: on a CPU an encoder (BERT, MiniLM, DistilBERT) answers several times faster
 PyTorch, and the folder runs wherever onnxruntime does, without torch. `export()` writes ``model.onnx`` (float32),
 ``model.int8.onnx`` (weights quantized to int8 by `onnxruntime.quantization.quantize_dynamic`), the tokenizer,
 ``config.json`` (the label names) and ``onnx_report.json``: parity with the PyTorch model and speed and size of
-each (see `services.serve.onnx_report`). `OnnxModel` loads such a folder and classifies or embeds texts.
+each (see `services.serve.onnx_report`); `services.serve.onnx_model.OnnxModel` and the model cache load such a folder.
 
 The graph comes from transformers 5's own exporter (`transformers.exporters.OnnxExporter`, which runs
 `torch.export` and `torch.onnx.export` with its patches for transformers models); optimum does not support
@@ -16,19 +16,18 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import threading
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from services.core.errors import NotAModel, PlaygroundError, TaskMismatch
+from services.models.onnx_runtime import FP32, INT8, REPORT
 from services.serve import onnx_report
 
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[float, str], None]
-FP32, INT8, REPORT = "model.onnx", "model.int8.onnx", "onnx_report.json"
 # Task -> (Auto class, the head's architecture suffix in config.json, the outputs the app reads).
 TASKS = {
     "text-classification": ("AutoModelForSequenceClassification", "ForSequenceClassification", ("logits",)),
@@ -64,13 +63,15 @@ def export(
     labels: Sequence | None = None,
     speed_runs: int = 30,
     threads: int | None = None,
+    source: str | None = None,
 ) -> dict:
     """Export the model in `model_dir` for `task` into `output_dir` (new, empty, or an earlier export, which is
     replaced), with an int8 copy when `quantize`, and return the report (also saved as ``onnx_report.json``).
 
     `samples` (texts; (question, context) pairs for question answering) judge parity, with accuracy when
     `labels` (ids or names) are given; `speed_runs` batch-1 calls per engine time it (0: no speed report), on
-    `threads` threads for every engine. `progress(fraction, message)` hears of each stage."""
+    `threads` threads for every engine. `progress(fraction, message)` hears of each stage. `source`: the model's id
+    as the user gave it, for the report (the folder's name by default; never a server path)."""
     progress = progress or (lambda fraction, message: None)
     task = _check_task(task)
     model_dir, out = Path(model_dir).expanduser().resolve(), Path(output_dir).expanduser().resolve()
@@ -85,7 +86,8 @@ def export(
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
-        report = _export(model_dir, tmp, task, config, quantize, progress, samples, labels, speed_runs, threads)
+        report = _export(model_dir, tmp, task, config, quantize, progress, samples, labels, speed_runs, threads,
+                         source or model_dir.name)  # fmt: skip
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -95,7 +97,7 @@ def export(
     return report
 
 
-def _export(model_dir, tmp, task, config, quantize, progress, samples, labels, speed_runs, threads) -> dict:
+def _export(model_dir, tmp, task, config, quantize, progress, samples, labels, speed_runs, threads, source) -> dict:
     import torch
     import transformers
     from transformers import AutoTokenizer
@@ -118,8 +120,7 @@ def _export(model_dir, tmp, task, config, quantize, progress, samples, labels, s
     pooling = None
     if task in ("feature-extraction", "sentence-similarity"):
         pooling = onnx_report.pooling_mode(model_dir)
-        if (model_dir / "1_Pooling").is_dir():
-            shutil.copytree(model_dir / "1_Pooling", tmp / "1_Pooling")
+        _copy_sentence_settings(model_dir, tmp)
 
     progress(0.55, "Comparing the ONNX outputs with PyTorch, then timing them in turns")
     threads = threads or onnx_report.default_threads()
@@ -131,7 +132,7 @@ def _export(model_dir, tmp, task, config, quantize, progress, samples, labels, s
     parity, speed = onnx_report.measure(model, output_names, sessions, encoding, texts, labels, speed_runs, threads)
     report = {
         "task": task,
-        "source": str(model_dir),
+        "source": source,
         "model_type": model.config.model_type,
         "exporter": exporter,
         "inputs": [i.name for i in sessions["onnx_fp32"].get_inputs()],
@@ -152,6 +153,18 @@ def _export(model_dir, tmp, task, config, quantize, progress, samples, labels, s
     (tmp / REPORT).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     logger.info("Exported %s to ONNX: %s", model_dir, {k: report[k] for k in ("task", "exporter", "size_mb")})
     return report
+
+
+def _copy_sentence_settings(model_dir: Path, tmp: Path) -> None:
+    """The sentence-transformers settings (modules.json, pooling, normalisation): the export is then a sentence
+    model to the catalog, the pipelines and a server bundle, which pool its vectors as the original's say."""
+    for path in model_dir.glob("*.json"):
+        if path.name in ("modules.json", "sentence_bert_config.json", "config_sentence_transformers.json"):
+            shutil.copyfile(path, tmp / path.name)
+    for sub in model_dir.glob("[0-9]_*"):  # 1_Pooling, 2_Normalize: only their JSON settings, never weights
+        for path in sub.glob("*.json") if sub.is_dir() else ():
+            (tmp / sub.name).mkdir(exist_ok=True)
+            shutil.copyfile(path, tmp / sub.name / path.name)
 
 
 _PROBES = ("The movie was very good and I love it.", "Bad food.")  # two lengths, so no axis is traced as fixed
@@ -318,83 +331,3 @@ def _max_length(config: dict, tokenizer: Any) -> int:
     limit = getattr(tokenizer, "model_max_length", None)
     positions = config.get("max_position_embeddings") or 512
     return min(positions, limit) if isinstance(limit, int) and limit > 0 else positions
-
-
-class OnnxModel:
-    """An exported folder loaded in ONNX Runtime (CPU): `predict` for classification, `embed` for embeddings,
-    `outputs` for the raw arrays of any task.
-
-    `precision`: "int8" or "fp32"; by default int8 when the folder has it."""
-
-    def __init__(self, folder: Path, precision: str | None = None, threads: int | None = None):
-        from transformers import AutoTokenizer
-
-        self.folder = Path(folder)
-        try:
-            self.report = json.loads((self.folder / REPORT).read_text(encoding="utf-8"))
-            config = json.loads((self.folder / "config.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError) as err:
-            raise NotAModel(f"The folder '{self.folder.name}' is not an ONNX export made here.") from err
-        precision = precision or ("int8" if (self.folder / INT8).exists() else "fp32")
-        if precision not in ("int8", "fp32"):
-            raise PlaygroundError(f"The precision is 'int8' or 'fp32', not '{precision}'.")
-        path = self.folder / (INT8 if precision == "int8" else FP32)
-        if not path.exists():
-            raise PlaygroundError(f"This export has no {precision} model (it was made without it): use the other.")
-        self.task, self.precision = self.report["task"], precision
-        self.max_length, self.pooling = self.report.get("max_length", 512), self.report.get("pooling")
-        self.id2label = {int(k): v for k, v in (config.get("id2label") or {}).items()}
-        self.label2id = {v: k for k, v in self.id2label.items()}
-        self.tokenizer = AutoTokenizer.from_pretrained(self.folder, local_files_only=True)
-        self.session = onnx_report.session(path, threads or onnx_report.default_threads())
-        self._run = onnx_report.runner(self.session)
-        self._lock = threading.Lock()  # a fast tokenizer fails ("Already borrowed") when two threads use it at once
-
-    def outputs(self, texts: Sequence, batch_size: int = 32) -> list[dict]:
-        """The model's outputs (numpy arrays) per batch of `batch_size` texts, each with its tokenized batch."""
-        results = []
-        for start in range(0, len(texts), batch_size):
-            with self._lock:
-                batch = onnx_report.encode(self.tokenizer, texts[start : start + batch_size], self.task,
-                                           self.max_length)  # fmt: skip
-            results.append({**self._run(batch), "batch": batch})
-        return results
-
-    def predict(self, texts: Sequence[str], top_k: int | None = None) -> list[list[dict]]:
-        """Text classification: per text, every label with its softmax score, best first (the `top_k` best).
-        Token classification: per text, each real token with its best label and score."""
-        import numpy as np
-
-        if self.task not in ("text-classification", "token-classification"):
-            raise TaskMismatch(f"This export does {self.task}; predict() is for classification models.")
-        results = []
-        for part in self.outputs(list(texts)):
-            logits = part["logits"].astype(np.float64)
-            scores = np.exp(logits - logits.max(-1, keepdims=True))
-            scores /= scores.sum(-1, keepdims=True)
-            batch = part["batch"]
-            for row, ids, mask in zip(scores, batch["input_ids"], batch["attention_mask"], strict=True):
-                if self.task == "text-classification":
-                    order = np.argsort(-row)[:top_k]
-                    results.append([{"label": self._label(i), "score": float(row[i])} for i in order])
-                    continue
-                special = set(self.tokenizer.all_special_ids)
-                tokens = self.tokenizer.convert_ids_to_tokens(ids.tolist())
-                results.append([
-                    {"token": tokens[t], "label": self._label(int(row[t].argmax())), "score": float(row[t].max())}
-                    for t in range(len(ids)) if mask[t] and int(ids[t]) not in special
-                ])  # fmt: skip
-        return results
-
-    def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        """Normalised sentence vectors, pooled as the model's sentence-transformers config says (mean otherwise)."""
-        if self.task not in ("feature-extraction", "sentence-similarity"):
-            raise TaskMismatch(f"This export does {self.task}; embed() needs one made for feature-extraction.")
-        rows = []
-        for part in self.outputs(list(texts)):
-            vectors = onnx_report.pool(part["last_hidden_state"], part["batch"]["attention_mask"], self.pooling)
-            rows.extend(vectors.tolist())
-        return rows
-
-    def _label(self, index: int) -> str:
-        return self.id2label.get(index, f"LABEL_{index}")

@@ -20,6 +20,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+# The runtime side (sessions, runners) lives with the models, which load exports too; the export calls it from here.
+from services.models.onnx_runtime import default_threads, runner, session  # noqa: F401
+
 # Probe texts for parity when the caller gives none: short and long, positive, negative, neutral, named things.
 DEFAULT_SAMPLES = (
     "The movie was very good and I love it.",
@@ -259,40 +262,6 @@ def speed(runners: dict[str, Runner], single: dict, batch: dict, runs: int = 30,
 
 def size_mb(*files: Path) -> float:
     return round(sum(f.stat().st_size for f in files if f.exists()) / 2**20, 2)
-
-
-def default_threads() -> int:
-    """ONNX Runtime's intra-op threads: the CPUs this process may use, at most 4 (past that a small encoder gains
-    little per call, and the app's other models and the web server need cores too)."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cpus = os.cpu_count() or 1
-    return max(1, min(4, cpus))
-
-
-def session(path: Path, threads: int) -> Any:
-    """An ONNX Runtime session on the CPU with `threads` intra-op threads."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    # Idle worker threads otherwise spin for a while after each call: on a CPU shared with PyTorch models and the web
-    # server that time is taken from them (PyTorch at batch 1 ran ~15x slower interleaved with spinning sessions).
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-
-def runner(onnx_session: Any) -> Runner:
-    """A Runner over a session: it feeds the inputs the graph has (DistilBERT takes no token_type_ids)."""
-    wanted = [i.name for i in onnx_session.get_inputs()]
-    names = [o.name for o in onnx_session.get_outputs()]
-
-    def run(batch: dict) -> dict:
-        return dict(zip(names, onnx_session.run(None, {k: batch[k] for k in wanted if k in batch}), strict=True))
-
-    return run
 
 
 def versions() -> dict:

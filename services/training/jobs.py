@@ -72,8 +72,11 @@ def prepare_config(config: TrainConfig | dict, owner: str, name: str, resume: bo
 
         check_online()
     from services.models.catalog import check_size, resolve
+    from services.models.onnx_runtime import check_trainable
 
-    check_size(resolve(config.model, owner))  # a clear sentence now, not a child that fills the disk
+    resolved = resolve(config.model, owner)
+    check_size(resolved)  # a clear sentence now, not a child that fills the disk
+    check_trainable(resolved.location, config.model)
     out = trained_root(owner) / clean
     if not resume and is_trained(out):
         raise PlaygroundError(

@@ -1,8 +1,9 @@
 """The Deploy tab's "Export to ONNX" panel: an encoder model exported (float32 and int8) as a job, then its parity
 and speed reports side by side: how close ONNX answers to PyTorch, and how much faster and smaller it is.
 
-The job runs ``python -m services export-onnx MODEL --output-dir DIR`` (an adapter is merged into its base first);
-the folder is the visitor's own, and its `onnx_report.json` is what the table shows.
+The job runs ``python -m services export-onnx MODEL --output-dir DIR`` (an adapter is merged into its base first).
+The folder is among the visitor's own models, as ``trained:<model>-onnx``: Pipelines, the REST API and the server
+bundle run it in ONNX Runtime (`services.models.onnx_runtime`). Its `onnx_report.json` is what the table shows.
 """
 
 from __future__ import annotations
@@ -12,22 +13,32 @@ import os
 
 import gradio as gr
 
+from services.core.errors import PlaygroundError
+from services.core.owners import safe_name
 from services.jobs.manager import JobManager
-from services.models.catalog import resolve
+from services.models.catalog import TRAINED_PREFIX, resolve, trained_root
 from services.serve.onnx_export import export_task
-from tabs.deploy import model_folder
 from tabs.hub_push import follow_job
 from tabs.session import friendly, owner_of
 
 _ENGINES = (("pytorch_fp32", "PyTorch float32"), ("onnx_fp32", "ONNX float32"), ("onnx_int8", "ONNX int8"))
 
 
+def export_name(model_id: str) -> str:
+    """The name the export of `model_id` has among the visitor's models: `trained:<this>`."""
+    base = (model_id or "").strip().removeprefix(TRAINED_PREFIX).replace("/", "--").replace(":", "-")
+    return safe_name(base, fallback="model", max_len=75) + "-onnx"
+
+
 def start_export(manager: JobManager, model_id: str, owner: str) -> str:
-    """Check the model now (a sentence at once beats a failed job), then export it as a child-process job."""
+    """Check the model now (a sentence at once beats a failed job), then export it as a child-process job into
+    the visitor's own models (an earlier export of the same model is replaced)."""
     model_id = (model_id or "").strip()
     resolved = resolve(model_id, owner)
     export_task(resolved.tasks)  # refuses a model that is no encoder, in a sentence
-    out = model_folder("exports", owner, model_id)
+    if model_id.startswith(TRAINED_PREFIX) and model_id.endswith("-onnx"):
+        raise PlaygroundError(f"'{model_id}' is already an ONNX export: pick the model it was made from.")
+    out = trained_root(owner) / export_name(model_id)
     target = resolved.location if resolved.source == "local" else model_id
     return manager.submit_command(
         "export", owner, ["export-onnx", "--owner", owner, f"--output-dir={out}", "--", target],
@@ -60,6 +71,9 @@ def report_html(report: dict) -> str:
         said += ("<p class='pg-note'>Other work kept the CPU busy while this ran (load average "
                  f"{max(load):.1f}): PyTorch's threads suffer most from that, so the ratio is larger than on a quiet "
                  "machine.</p>")  # fmt: skip
+    made = f"{TRAINED_PREFIX}{export_name(str(report.get('source') or ''))}"
+    said += (f"<p>It is one of your models now, <b>{html.escape(made)}</b>: pick it in Pipelines, use it as the "
+             "<code>model</code> of the REST API, or build a server bundle of it.</p>")  # fmt: skip
     return (
         f"{said}<table class='pg-table'><tr>{''.join(f'<th>{h}</th>' for h in head)}</tr>{''.join(rows)}</table>"
         f"<p class='pg-note'>{parity.get('samples', '?')} sample texts; times are medians, measured in turns on "

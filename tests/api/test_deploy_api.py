@@ -60,6 +60,13 @@ def test_an_onnx_export_job_reports_parity_and_speed(client):
     assert report["source"] == "minilm-sentiment"  # the model's id, never a server path
     shown = report_html(report)
     assert "ONNX int8" in shown and "PyTorch float32" in shown and "ms" in shown
+    assert "trained:minilm-sentiment-onnx" in shown  # one of the visitor's models now, run by ONNX Runtime
+    listed = {m["id"] for m in client.predict("text-classification", api_name="/models")}
+    assert "trained:minilm-sentiment-onnx" in listed
+    for model in ("minilm-sentiment", "trained:minilm-sentiment-onnx"):
+        answer = client.predict("text-classification", model, "I loved this film, it was wonderful.", None,
+                                api_name="/run")  # fmt: skip
+        assert answer[0]["label"] == "positive", (model, answer)
 
 
 def test_an_onnx_export_of_a_chat_model_is_refused_at_once(client):

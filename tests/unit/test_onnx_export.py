@@ -11,7 +11,7 @@ pytest.importorskip("onnxscript")
 pytest.importorskip("onnxruntime")
 
 from services.core.errors import PlaygroundError
-from services.serve import onnx_export
+from services.serve import onnx_export, onnx_model
 
 TEXTS = ["the movie was very good and i love it", "the food was terrible", "alice lives in paris", "bad"]
 
@@ -53,7 +53,7 @@ def test_onnx_model_predicts_labels_from_id2label(classifier_export, tiny_models
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    model = onnx_export.OnnxModel(classifier_export[0], precision="fp32")
+    model = onnx_model.OnnxModel(classifier_export[0], precision="fp32")
     results = model.predict(TEXTS)
     assert len(results) == len(TEXTS)
     for row in results:
@@ -67,7 +67,7 @@ def test_onnx_model_predicts_labels_from_id2label(classifier_export, tiny_models
     for row, expected in zip(results, probs, strict=True):
         scores = {item["label"]: item["score"] for item in row}
         assert scores["POSITIVE"] == pytest.approx(float(expected[reference.config.label2id["POSITIVE"]]), abs=1e-4)
-    assert len(onnx_export.OnnxModel(classifier_export[0]).predict(TEXTS, top_k=1)[0]) == 1  # int8 by default
+    assert len(onnx_model.OnnxModel(classifier_export[0]).predict(TEXTS, top_k=1)[0]) == 1  # int8 by default
 
 
 def test_embeddings_equal_pytorch_mean_pooled_normalised_vectors(tiny_models, tmp_path):
@@ -80,7 +80,7 @@ def test_embeddings_equal_pytorch_mean_pooled_normalised_vectors(tiny_models, tm
     )
     assert not (folder / "model.int8.onnx").exists() and report["speed"] is None
     assert report["parity"]["onnx_fp32"]["max_abs_diff"] < 1e-4
-    vectors = torch.tensor(onnx_export.OnnxModel(folder).embed(TEXTS))
+    vectors = torch.tensor(onnx_model.OnnxModel(folder).embed(TEXTS))
     encoder = AutoModel.from_pretrained(tiny_models["bert-encoder"]).eval()
     batch = AutoTokenizer.from_pretrained(tiny_models["bert-encoder"])(TEXTS, padding=True, return_tensors="pt")
     with torch.no_grad():
@@ -90,7 +90,7 @@ def test_embeddings_equal_pytorch_mean_pooled_normalised_vectors(tiny_models, tm
     assert vectors.shape == expected.shape
     assert float((vectors - expected).abs().max()) < 1e-4
     with pytest.raises(PlaygroundError, match="predict"):
-        onnx_export.OnnxModel(folder).predict(TEXTS)
+        onnx_model.OnnxModel(folder).predict(TEXTS)
 
 
 def test_torch_onnx_export_is_the_fallback(tiny_models, tmp_path, monkeypatch):
