@@ -32,6 +32,9 @@
     python -m services api-key                   your key for the REST API
     python -m services bundle MODEL --output-dir DIR [--zip]   a standalone server for one model
     python -m services export-onnx MODEL --output-dir DIR [--samples S.jsonl]   ONNX + int8, parity and speed
+    python -m services inspect MODEL             a model's modules and parameter counts, its config explained, memory
+    python -m services attention MODEL --text T  one forward pass's attention: {"tokens", "attentions"} (full floats)
+    python -m services logit-lens MODEL --text T [--top-k K]   the top next-token guesses after each layer
     python -m services demo-space MODEL_ID --task TASK --space-id NAMESPACE/NAME [--title T] [--private]
                                                  a Gradio demo Space for a model on the Hub; prints {"url", ...}
     python -m services train-tokenizer CONFIG.yaml
@@ -52,7 +55,7 @@ import os
 import sys
 from pathlib import Path
 
-from services import cli_rag, cli_serve
+from services import cli_inside, cli_rag, cli_serve
 from services.cli_rag import print_json as _print
 from services.core.errors import PlaygroundError
 
@@ -340,6 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--title", help="the demo's title")
     p.add_argument("--private", action="store_true", help="create the Space private")
     cli_serve.register(add)
+    cli_inside.register(add)
     p = add("train-tokenizer", cmd_train_tokenizer, "Train a tokenizer from a YAML config; prints a summary.")
     p.add_argument("config", help="YAML with name, model (bpe|wordpiece|unigram), vocab_size, corpus, ...")
     return parser

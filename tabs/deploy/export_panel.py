@@ -96,7 +96,8 @@ def build(manager: JobManager, model: gr.Dropdown) -> None:
         gr.Markdown(
             "Encoder models (classifiers, NER, question answering, embeddings) exported with transformers' own "
             "ONNX exporter, with a copy whose weights are int8 (onnxruntime's dynamic quantization). The job "
-            "reports how close each copy answers to PyTorch and how fast and small it is."
+            "reports how close each copy answers to PyTorch and how fast and small it is; the export then is one "
+            "of your models, `trained:<model>-onnx`, that Pipelines, the REST API and a server bundle run."
         )
         start = gr.Button("Export to ONNX", elem_id="deploy-onnx")
         status = gr.HTML(elem_id="deploy-onnx-report")
