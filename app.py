@@ -23,6 +23,7 @@ from tabs import models as models_tab
 from tabs.deploy import tab as deploy_tab
 from tabs.finetune import tab as finetune_tab
 from tabs.guard import RequestGuard
+from tabs.inside import tab as inside_tab
 from tabs.lora import tab as lora_tab
 from tabs.pipelines import tab as pipelines_tab
 from tabs.rag import tab as rag_tab
@@ -52,6 +53,8 @@ def build_app(manager: JobManager | None = None) -> gr.Blocks:
                 rag_chat = rag_tab.build(manager)
             with gr.Tab("Deploy", id="deploy"):
                 deploy = deploy_tab.build(manager)
+            with gr.Tab("Inside a model", id="inside"):
+                inside = inside_tab.build(manager)
             with gr.Tab("Models", id="models"):
                 models = models_tab.build(manager)
             with gr.Tab("Jobs", id="jobs"):
@@ -59,6 +62,7 @@ def build_app(manager: JobManager | None = None) -> gr.Blocks:
         jobs_tab.follow(tabs, jobs)
         _try_in_pipelines(tabs, finetune, pipelines)
         _try_adapter(tabs, lora, pipelines, rag_chat)
+        _train_from_scratch(tabs, inside, finetune)
         demo.load(header.environment_html, None, env_status, api_visibility="private")
         task_inputs = [pipelines.form.task, pipelines.form.text, pipelines.form.model]
         demo.load(pipelines.on_task, task_inputs, pipelines.task_outputs, api_visibility="private")
@@ -69,6 +73,7 @@ def build_app(manager: JobManager | None = None) -> gr.Blocks:
         demo.load(lora.on_load, None, lora.load_outputs, api_visibility="private")
         demo.load(rag_chat.on_load, None, rag_chat.load_outputs, api_visibility="private")
         demo.load(deploy.on_load, None, deploy.load_outputs, api_visibility="private")
+        demo.load(inside.on_load, None, inside.load_outputs, api_visibility="private")
         demo.load(models.listing, [models.task, models.show_all], models.table, api_visibility="private")
         demo.load(jobs.view, [jobs.selected], jobs.outputs, api_visibility="private")
     return demo
@@ -84,6 +89,17 @@ def _try_in_pipelines(tabs: gr.Tabs, finetune, pipelines) -> None:
         [tabs, form.task, form.model],
         api_visibility="private",
     ).then(pipelines.on_task, [form.task, form.text, form.model], pipelines.task_outputs, api_visibility="private")
+
+
+def _train_from_scratch(tabs: gr.Tabs, inside, finetune) -> None:
+    """Inside a model's "Train it from scratch": the Fine-tune form on a causal LM with the model just built (the
+    form's own task change then picks the bundled stories and the suggested settings)."""
+    inside.build.train.click(
+        lambda made: {tabs: gr.Tabs(selected="finetune"), finetune.task: "causal-lm",
+                      finetune.model: gr.update(value=(made or {}).get("id")),
+                      finetune.name: f"{(made or {}).get('id', 'model').removeprefix('trained:')}-stories"},
+        [inside.build.created], [tabs, finetune.task, finetune.model, finetune.name], api_visibility="private",
+    )  # fmt: skip
 
 
 def _try_adapter(tabs: gr.Tabs, lora, pipelines, rag_chat) -> None:

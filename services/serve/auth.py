@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import getpass
 import hashlib
 import hmac
@@ -62,6 +63,7 @@ def owner_of_key(key: str) -> str | None:
     return owner
 
 
+@functools.cache  # read once: getpass looks the user up in the environment and the password database each call
 def cli_owner() -> str:
     """The owner the command line acts as (`python -m services`), so a local API client sees what it trained."""
     try:

@@ -51,6 +51,9 @@ class FinetuneTab:
     pipeline_task: gr.State
     on_load: object
     load_outputs: list
+    task: gr.Dropdown  # the form's task, base model and name: other tabs start a training from them
+    model: gr.Dropdown
+    name: gr.Textbox
 
 
 def _default_name(task: str, model: str) -> str:
@@ -290,7 +293,7 @@ def build(manager: JobManager) -> FinetuneTab:
         return {job: latest.id, **poll(latest.id, request, profile), timer: gr.Timer(active=True)}
 
     _api(manager)
-    return FinetuneTab(job, model_id, try_it, pipeline_task, on_load, [job, *poll_outputs])
+    return FinetuneTab(job, model_id, try_it, pipeline_task, on_load, [job, *poll_outputs], task, model, name)
 
 
 def _pipeline_task(task: str | None) -> str:
