@@ -22,7 +22,7 @@ from services.core.errors import AccessDenied, ModelNotFound, ModelUnavailable, 
 from services.core.limits import check_id
 from services.core.owners import safe_name
 from services.hub import push as hub
-from services.models import adapters, onnx_runtime, packaged_adapters, packs
+from services.models import adapters, fast_cpu, onnx_runtime, packaged_adapters, packs
 from services.models.entries import (
     EMBEDDING_TASKS,
     TASK_ALIASES,
@@ -174,6 +174,7 @@ def _packaged_entries(offline: bool) -> list[ModelEntry]:
                 reason="" if available else f"the package {pack.pip_name} is not installed",
             )
         )
+    entries.append(fast_cpu.entry())
     for adapter in packaged_adapters.ADAPTERS.values():  # after the packs: first for their tasks all the same
         try:
             tasks, available, reason = resolve(adapter.id).tasks, True, ""
@@ -268,6 +269,8 @@ def resolve(model_id: str, owner: str | None = None) -> ResolvedModel:
                 "(`make run` does it)."
             )
         return ResolvedModel(model_id, "packaged", model_id, pack.tasks)
+    if model_id == fast_cpu.FAST_ID:
+        return fast_cpu.resolve()
     if model_id in packaged_adapters.ADAPTERS:
         adapter = packaged_adapters.ADAPTERS[model_id]
         base = packs.PACKS[adapter.base]

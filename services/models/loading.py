@@ -25,7 +25,7 @@ from typing import Any
 
 from services.core.config import get_settings
 from services.core.errors import CorruptWeights, NotAModel, PlaygroundError, TaskMismatch, UnsafeWeights
-from services.models import adapters, onnx_runtime, packs
+from services.models import adapters, fast_cpu, onnx_runtime, packs
 from services.models import catalog as models
 
 logger = logging.getLogger(__name__)
@@ -150,6 +150,10 @@ def _load_uncached(
     info = device_info()
     if resolved.is_local and resolved.base is None and onnx_runtime.is_export(Path(resolved.location)):
         return _load_onnx(resolved, task, common, progress, started)
+    if resolved.source == fast_cpu.SOURCE:
+        model, tokenizer = fast_cpu.load(progress)
+        return LoadedModel(resolved.id, task, model, tokenizer, "cpu", "4-bit (ONNX Runtime)", resolved.location,
+                           fast_cpu.size_bytes(), time.monotonic() - started)  # fmt: skip
     base = resolved.base or resolved  # a PEFT adapter: a fresh copy of its base, then the adapter onto it
     location, extras = base.location, {}
     try:

@@ -133,7 +133,7 @@ def run_loaded(loaded: loading.LoadedModel, task: str, inputs: Any, **params: An
 
 
 def _run_locked(loaded: loading.LoadedModel, task: str, inputs: Any, params: dict) -> Any:
-    from services.pipelines import embeddings
+    from services.pipelines import chat, embeddings
 
     if task == "question-answering":
         return _question_answering(loaded, inputs, params)
@@ -149,6 +149,8 @@ def _run_locked(loaded: loading.LoadedModel, task: str, inputs: Any, params: dic
     if task == "text-generation":
         params = _generation_defaults(loaded, params)
         inputs = _fit_prompt(loaded, inputs, params)
+        if getattr(loaded.model, "generates_only", False):  # the fast CPU copy: no transformers pipeline for it
+            return chat.generate_only(loaded, inputs, params)
     if task == "fill-mask":
         _check_mask(loaded, inputs)
     inputs, params = _long_input_settings(loaded, task, inputs, params)

@@ -125,6 +125,23 @@ def complete(loaded: LoadedModel, prompt: str | list[dict], chat: bool | None = 
         return loaded.tokenizer.decode(new_tokens, skip_special_tokens=True).strip()
 
 
+def generate_only(loaded: LoadedModel, inputs: Any, params: dict) -> list:
+    """The text-generation pipeline's output (4.x schema) from a model that only generates (the fast CPU copy,
+    `services.models.fast_cpu`, which transformers' pipeline cannot drive): a prompt continued, or a conversation
+    answered, each as [{"generated_text": ...}]."""
+    settings = {k: v for k, v in params.items() if k in _GENERATION_KEYS or k == "seed"}
+    if isinstance(inputs, list) and inputs and isinstance(inputs[0], dict):
+        reply = complete(loaded, inputs, chat=True, **settings)
+        return [{"generated_text": [*inputs, {"role": "assistant", "content": reply}]}]
+    if isinstance(inputs, list):
+        return [generate_only(loaded, text, params) for text in inputs]
+    with loaded.busy:
+        encoded = encode_prompt(loaded, inputs, False)
+        output = loaded.model.generate(**encoded, **generation_kwargs(loaded, settings))
+        new = output[0][encoded["input_ids"].shape[1] :]
+        return [{"generated_text": inputs + loaded.tokenizer.decode(new, skip_special_tokens=True)}]
+
+
 # A chat model summarizing on a CPU reads about 100 prompt tokens a second: longer prompts stop being interactive.
 PROMPT_CAP_TOKENS = 2048
 

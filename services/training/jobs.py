@@ -71,12 +71,14 @@ def prepare_config(config: TrainConfig | dict, owner: str, name: str, resume: bo
         from services.hub.check import check_online
 
         check_online()
+    from services.models import fast_cpu
     from services.models.catalog import check_size, resolve
     from services.models.onnx_runtime import check_trainable
 
     resolved = resolve(config.model, owner)
     check_size(resolved)  # a clear sentence now, not a child that fills the disk
     check_trainable(resolved.location, config.model)
+    fast_cpu.check_trainable(resolved, config.model)
     out = trained_root(owner) / clean
     if not resume and is_trained(out):
         raise PlaygroundError(

@@ -50,11 +50,12 @@ class RunEvents(EventWriter):
 def model_location(model: str, owner: str | None) -> tuple[str, str]:
     """(what from_pretrained loads, where it came from) for a catalog id, Hub id, folder or trained:<name>."""
     from services.models import catalog as models
-    from services.models import packs
+    from services.models import fast_cpu, packs
     from services.models.onnx_runtime import check_trainable
 
     resolved = models.resolve(model, owner)
     check_trainable(resolved.location, model)
+    fast_cpu.check_trainable(resolved, model)
     if resolved.source == "packaged":
         return str(packs.ensure_ready(resolved.location)), "packaged"
     return resolved.location, resolved.source

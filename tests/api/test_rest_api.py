@@ -58,6 +58,14 @@ def test_chat_not_streamed_equals_a_direct_call(oa):
     assert choice.finish_reason in ("stop", "length")
 
 
+def test_the_fast_cpu_copy_answers_like_the_float32_model(oa):
+    fast = oa.chat.completions.create(model="smollm2-135m-instruct-fast-cpu", messages=HELLO, max_tokens=12,
+                                      temperature=0)  # fmt: skip
+    plain = oa.chat.completions.create(model=CHAT, messages=HELLO, max_tokens=12, temperature=0)
+    assert fast.choices[0].message.content == plain.choices[0].message.content
+    assert fast.usage.completion_tokens == plain.usage.completion_tokens
+
+
 def test_chat_streamed_with_usage_and_length(oa):
     chunks = list(oa.chat.completions.create(model=CHAT, messages=HELLO, max_tokens=6, temperature=0, stream=True,
                                              stream_options={"include_usage": True}))  # fmt: skip
