@@ -173,7 +173,8 @@ def create_api(ready: Callable[[], bool] = lambda: True, default_model: str | No
     @api.post("/v1/embeddings", tags=["openai"])
     async def embeddings(request: Request):
         owner = caller(request)
-        return await run_in_threadpool(encoders.embeddings, await body_of(request), owner)
+        # Plain JSON already: a JSONResponse skips FastAPI's jsonable_encoder walk over every number of every vector.
+        return JSONResponse(await run_in_threadpool(encoders.embeddings, await body_of(request), owner))
 
     @api.post("/predict", tags=["text-embeddings-inference"])
     async def predict(request: Request):
