@@ -7,6 +7,8 @@
 - PLAYGROUND_MAX_UPLOAD_MB: the largest file a visitor may upload (default 50).
 - PLAYGROUND_DEVICE: auto | cuda | mps | cpu (default auto: CUDA, then MPS, then CPU).
 - PLAYGROUND_GPU_SLOTS: heavy jobs that may hold the GPU at once (default 1).
+- PLAYGROUND_GPU_INFERENCE: interactive model runs on the GPU at once, tabs and REST API together (default 2;
+  read by `services.core.gpu`).
 - PLAYGROUND_ALLOW_LOCAL_PATHS: may visitors load models from any folder (default: yes locally, no on a Space).
 - PLAYGROUND_CANCEL_GRACE_S: seconds a cancelled job gets to save before it is killed (default 30).
 - PLAYGROUND_PACKS_DIR: where packaged models are converted to (default PLAYGROUND_HOME/packs).

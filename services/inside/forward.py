@@ -15,6 +15,7 @@ import gc
 import math
 from typing import Any
 
+from services.core import gpu
 from services.core.errors import PlaygroundError
 from services.core.limits import check_number, check_text
 from services.inside import common, heads, lens
@@ -208,7 +209,7 @@ def views(
     max_tokens = check_number(max_tokens, "max_tokens", MAX_VIEW_TOKENS, 2)
     digits, notices = _digits(precise), []
     name = shown_name(loaded.id)
-    with loaded.busy:  # the tokenizer and the attention switch are not safe to share mid-call
+    with gpu.lane(loaded.device), loaded.busy:  # the tokenizer and the attention switch: not to share mid-call
         ids, words = _tokenize(loaded, text)
         total = len(ids)
         if not ids:

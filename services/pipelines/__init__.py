@@ -23,6 +23,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+from services.core import gpu
 from services.core.errors import PlaygroundError, TaskMismatch
 from services.core.limits import courtesy
 from services.models import loading
@@ -128,7 +129,7 @@ def run_loaded(loaded: loading.LoadedModel, task: str, inputs: Any, **params: An
     One request at a time per model: a fast tokenizer fails ("Already borrowed") when two threads use it at once.
     """
     params = caps.check_params(task, params)
-    with loaded.busy:
+    with gpu.lane(loaded.device), loaded.busy:  # the GPU lane first, then the model: always in this order
         return _run_locked(loaded, task, inputs, params)
 
 

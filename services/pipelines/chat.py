@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+from services.core import gpu
 from services.core.errors import PlaygroundError
 from services.core.limits import check_number, courtesy
 from services.models.loading import LoadedModel
@@ -115,7 +116,7 @@ def complete(loaded: LoadedModel, prompt: str | list[dict], chat: bool | None = 
     """Generate a reply (or continuation) and return only the new text."""
     import torch
 
-    with loaded.busy:
+    with gpu.lane(loaded.device), loaded.busy:
         if isinstance(prompt, list):
             prompt = fit_messages(loaded, prompt, _reserve(params), chat)
         encoded = encode_prompt(loaded, prompt, chat)
@@ -278,7 +279,7 @@ def stream(
 
     def work() -> None:
         try:
-            with loaded.busy, torch.no_grad(), pause.long():
+            with gpu.lane(loaded.device), loaded.busy, torch.no_grad(), pause.long():
                 result["output"] = loaded.model.generate(
                     **encoded, **kwargs, streamer=streamer, return_dict_in_generate=True, output_logits=with_scores,
                     stopping_criteria=StoppingCriteriaList([_StopWhenAsked()]), logits_processor=processors,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from services.core import gpu
 from services.core.errors import PlaygroundError
 from services.core.limits import LimitExceeded
 from services.models.loading import LoadedModel
@@ -54,7 +55,7 @@ def embed(loaded: LoadedModel, texts: list[str], batch_size: int = 32):
     """Normalised sentence vectors, one row per text (a torch tensor on the CPU)."""
 
     mode = _pooling(loaded)
-    with loaded.busy:
+    with gpu.lane(loaded.device), loaded.busy:
         return _embed_locked(loaded, texts, batch_size, mode)
 
 
