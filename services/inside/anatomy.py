@@ -201,6 +201,12 @@ def inspect_loaded(loaded: Any, model_id: str, adapter: bool = False) -> dict:
         "fields": fields.explain(config),
         "memory": common.memory(total),
         "notes": notes,
+        # Each module's own weights and their shapes ({"weight": [576, 576]}), for the modules that hold any.
+        "shapes": {
+            name: {key: list(p.shape) for key, p in module.named_parameters(recurse=False)}
+            for name, module in model.named_modules()
+            if next(module.parameters(recurse=False), None) is not None
+        },
     }
 
 
@@ -213,7 +219,8 @@ def inspect_model(model_id: str, owner: str | None = None) -> dict:
     "config": the config as JSON (private keys left out)}, and also "architecture", "task" (the head it was
     loaded with), "trainable_parameters", "groups" ([{"group", "label", "parameters", "trainable", "share"}]),
     "blocks" ({"name", "type", "count", "parameters_each", "parameters"} or None), "fields" (`fields.explain`),
-    "memory" ({"fp32" | "bf16" | "int8" | "4-bit": {"bytes", "human"}}), "notes" (sentences), "adapter" and
+    "memory" ({"fp32" | "bf16" | "int8" | "4-bit": {"bytes", "human"}}), "notes" (sentences), "shapes" ({module
+    name: {parameter name: shape}} for the modules that hold weights of their own), "adapter" and
     "base" (the base model's id for an adapter, else None). Every string is plain text, never HTML.
     """
     loaded, resolved = common.load_model(model_id, owner)

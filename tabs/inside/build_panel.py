@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import gradio as gr
 
 from services.core.limits import run_gate
 from services.inside import build as builder
+from services.jobs.manager import JobManager
 from tabs.inside.render import e, groups_html, memory_html
 from tabs.session import friendly, owner_of
 
@@ -36,6 +38,8 @@ class BuildPanel:
     train: gr.Button
     fill: Callable
     fill_outputs: list
+    runs: Callable  # the visitor's causal-LM trainings for the comparison, on page load
+    runs_outputs: list
 
 
 def _changes(values: tuple, base: dict) -> dict:
@@ -60,7 +64,7 @@ def estimate_html(info: dict) -> str:
             f"{memory_html(info['memory'])}</div>")  # fmt: skip
 
 
-def build(model: gr.Dropdown) -> BuildPanel:
+def build(manager: JobManager, model: gr.Dropdown) -> BuildPanel:
     gr.Markdown(
         "Start from the model above and change its shape. The parameter count and the memory follow as you type; "
         "**Create** makes the model with random weights as one of your models, and a text generator can then be "
@@ -83,6 +87,17 @@ def build(model: gr.Dropdown) -> BuildPanel:
     created = gr.State(None)
     with gr.Accordion("Copy as code", open=False):
         code = gr.Code(language="python", interactive=False, elem_id="in-b-code")
+    with gr.Accordion("Why pretraining matters: two trainings side by side", open=False):
+        gr.Markdown(
+            "Train your random model on the stories (the button above), and fine-tune a pretrained model on the "
+            "same stories (Fine-tune tab, task *Causal language model*, base model `smollm2-135m-instruct`). Then "
+            "pick both runs: the pretrained one starts where the random one may never get."
+        )
+        with gr.Row(equal_height=True):
+            first = gr.Dropdown([], label="A training", scale=3, elem_id="in-b-first")
+            second = gr.Dropdown([], label="Another training", scale=3, elem_id="in-b-second")
+            refresh = gr.Button("Refresh the list", scale=1, elem_id="in-b-refresh")
+        compared = gr.HTML(elem_id="in-b-compare")
 
     @friendly
     def fill(model_id: str, request: gr.Request, profile: gr.OAuthProfile | None):
@@ -139,7 +154,48 @@ def build(model: gr.Dropdown) -> BuildPanel:
             return builder.create(model_id, changes or {}, (name or "").strip(), owner, tokenizer or None)
 
     gr.api(build_model, api_name="build_model")
-    return BuildPanel(numbers, tokenizer, created, train, fill, [estimate, *numbers, code])
+
+    def runs(request: gr.Request, profile: gr.OAuthProfile | None):
+        choices = trainings(manager, owner_of(request, profile))
+        return {first: gr.Dropdown(choices=choices), second: gr.Dropdown(choices=choices)}
+
+    @friendly
+    def compare(a: str | None, b: str | None, request: gr.Request, profile: gr.OAuthProfile | None) -> str:
+        return compare_html(manager, [j for j in (a, b) if j], owner_of(request, profile))
+
+    refresh.click(runs, None, [first, second], api_visibility="private")
+    for pick in (first, second):
+        pick.change(compare, [first, second], compared, api_visibility="private", show_progress="hidden")
+    return BuildPanel(numbers, tokenizer, created, train, fill, [estimate, *numbers, code], runs, [first, second])
+
+
+def trainings(manager: JobManager, owner: str) -> list[tuple[str, str]]:
+    """The visitor's causal-LM trainings (newest first) as (label, job id)."""
+    found = []
+    for record in manager.list(owner):
+        config = record.config or {}
+        if record.kind == "train" and config.get("task") == "causal-lm":
+            found.append((f"{config.get('model', '?')} → {Path(str(config.get('output_dir', '?'))).name} "
+                          f"({record.status})", record.id))  # fmt: skip
+    return found
+
+
+def compare_html(manager: JobManager, job_ids: list[str], owner: str) -> str:
+    """Both runs' training and evaluation loss on the same axes, each line named by the model it started from."""
+    from services.training import jobs as training_jobs
+    from tabs.finetune.charts import chart_html
+
+    train, evaluation = [], []
+    for job_id in job_ids:
+        record = manager.get(job_id, owner)
+        name = str((record.config or {}).get("model", job_id)).removeprefix("trained:")
+        for row in training_jobs.curves(manager, job_id, owner):
+            if row["series"] in ("loss", "eval_loss"):
+                (train if row["series"] == "loss" else evaluation).append({**row, "series": name})
+    charts = [chart_html("Evaluation loss (lower is better)", evaluation), chart_html("Training loss", train)]
+    body = "".join(f"<div style='flex:1 1 380px;min-width:0'>{c}</div>" for c in charts if c)
+    return (f"<div style='display:flex;flex-wrap:wrap;gap:16px'>{body}</div>" if body else
+            "<div class='pg-empty'>No loss logged yet for these runs.</div>")  # fmt: skip
 
 
 def _base(model_id: str, owner: str) -> dict:

@@ -95,7 +95,7 @@ def _value(value: Any) -> str:
     return f"{value:.6g}" if isinstance(value, float) else str(value)
 
 
-def tree_html(modules: list[dict]) -> str:
+def tree_html(modules: list[dict], shapes: dict | None = None) -> str:
     """Every named module as a folding tree (the blocks folded), each with its parameters and its share."""
     if not modules:
         return ""
@@ -115,6 +115,10 @@ def tree_html(modules: list[dict]) -> str:
         line = (f"<span class='pg-in-node'><code>{e(label)}</code> <small>{e(m['type'])}</small>"
                 f"<span class='pg-in-count' title='{m['parameters']:,} parameters'>{_count(m['parameters'])}"
                 f"</span>{bar}</span>")  # fmt: skip
+        own = (shapes or {}).get(m["name"]) or {}
+        if own:  # its own weights: "weight 576×1536 · bias 1536"
+            dims = " · ".join(f"{e(k)} {'×'.join(str(d) for d in v)}" for k, v in own.items())
+            line = line.replace("</span></span>", f"</span><small class='pg-in-shape'>{dims}</small></span>", 1)
         kids = children.get(m["name"], [])
         if not kids:
             return f"<div class='pg-in-leaf'>{line}</div>"

@@ -105,7 +105,7 @@ def build(manager) -> InsideTab:
                 view = gr.Radio(list(_VIEWS), value="Attention", label="The code for", elem_id="in-view")
                 forward_code = gr.Code(language="python", interactive=False, elem_id="in-forward-code")
         with gr.Tab("Build your own", id="in-build"):
-            panel = build_panel(model)
+            panel = build_panel(manager, model)
     state = gr.State(None)
     codes = gr.State({})
 
@@ -116,8 +116,8 @@ def build(manager) -> InsideTab:
             info = anatomy.inspect_model(model_id, owner)
         code = snippets.snippets(model_id, text_, owner)
         return {summary: render.anatomy_html(info), fields: render.fields_html(info["fields"]),
-                tree: render.tree_html(info["modules"]), anatomy_code: code["anatomy"], codes: code,
-                forward_code: code["attention"]}  # fmt: skip
+                tree: render.tree_html(info["modules"], info.get("shapes")), anatomy_code: code["anatomy"],
+                codes: code, forward_code: code["attention"]}  # fmt: skip
 
     @friendly
     def one_pass(model_id: str, text_: str, request: gr.Request, profile: gr.OAuthProfile | None):
@@ -188,10 +188,11 @@ def build(manager) -> InsideTab:
         choices = _choices(owner)
         first = "smollm2-135m-instruct" if "smollm2-135m-instruct" in choices else (choices[0] if choices else None)
         tokenizers = [("The model's own", "")] + [(t.id, t.id) for t in trained_tokenizers(owner)]
-        return {model: gr.Dropdown(choices=choices, value=first), panel.tokenizer: gr.Dropdown(choices=tokenizers)}
+        return {model: gr.Dropdown(choices=choices, value=first), panel.tokenizer: gr.Dropdown(choices=tokenizers),
+                **panel.runs(request, profile)}  # fmt: skip
 
     _api()
-    return InsideTab(model, panel, on_load, [model, panel.tokenizer])
+    return InsideTab(model, panel, on_load, [model, panel.tokenizer, *panel.runs_outputs])
 
 
 def _api() -> None:

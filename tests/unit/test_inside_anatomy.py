@@ -39,6 +39,10 @@ def _check_counts(result: dict, model) -> None:
     for name, size in common.PRECISIONS:
         assert result["memory"][name]["bytes"] == int(result["total_parameters"] * size)
         assert result["memory"][name]["human"].endswith(("B", "KB", "MB", "GB"))
+    for name, own in result["shapes"].items():  # each module's own weights, with torch's shapes
+        assert own == {k: list(p.shape) for k, p in modules[name].named_parameters(recurse=False)}, name
+    held = {id(p): p.numel() for m in modules.values() for p in m.parameters(recurse=False)}
+    assert sum(held.values()) == result["total_parameters"]  # every weight is held by one listed module
 
 
 @pytest.mark.parametrize(("name", "task"), TINY)
