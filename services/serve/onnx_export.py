@@ -46,7 +46,8 @@ def export_task(tasks: tuple[str, ...] | list[str]) -> str:
             if task in tasks:
                 return task
     raise TaskMismatch("ONNX export is for encoder models: classifiers, NER, question answering and embeddings "
-                       "(like minilm-sentiment or all-minilm-l6-v2).")  # fmt: skip
+                       "(like minilm-sentiment or all-minilm-l6-v2). For fast CPU generation with the packaged "
+                       "SmolLM2, use smollm2-135m-instruct-fast-cpu: its 4-bit weights in ONNX Runtime.")  # fmt: skip
 
 
 _GENERATIVE = ("ForCausalLM", "LMHeadModel", "ForConditionalGeneration", "ForSeq2SeqLM")
