@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from services.core.errors import PlaygroundError
 from services.models import catalog, loading
 
 # Bytes per weight in each precision a student meets (4-bit: two weights per byte; scales ignored).
@@ -34,7 +35,25 @@ def pick_task(resolved: catalog.ResolvedModel) -> str:
 def load_model(model_id: str, owner: str | None) -> tuple[loading.LoadedModel, catalog.ResolvedModel]:
     """The shared loaded model (and how its id resolved); a `PlaygroundError` sentence when it cannot be had."""
     resolved = catalog.resolve(model_id, owner)
+    _check_inspectable(resolved, model_id)
     return loading.load(model_id, pick_task(resolved), owner=owner), resolved
+
+
+def _check_inspectable(resolved: catalog.ResolvedModel, model_id: str) -> None:
+    """A copy run by ONNX Runtime (an export, the fast CPU SmolLM2) has no PyTorch layers to open: a sentence naming
+    the model it was made from, which has the same weights."""
+    from pathlib import Path
+
+    from services.models import fast_cpu, onnx_runtime
+
+    source = None
+    if resolved.source == fast_cpu.SOURCE:
+        source = fast_cpu.BASE
+    elif resolved.is_local and onnx_runtime.is_export(Path(resolved.location)):
+        source = Path(str(onnx_runtime.report(Path(resolved.location)).get("source") or "its PyTorch model")).name
+    if source:
+        raise PlaygroundError(f"'{model_id}' runs in ONNX Runtime, which keeps no layers to look into: look inside "
+                              f"{source} instead (the same weights, as PyTorch runs them).")  # fmt: skip
 
 
 def human_bytes(size: float) -> str:

@@ -42,8 +42,8 @@ class InsideTab:
 
 
 def _choices(owner: str) -> list[str]:
-    """Every model that loads as a PyTorch model (an ONNX export has no layers to look into)."""
-    return [entry.id for entry in catalog(owner=owner) if not entry.id.endswith("-onnx")]
+    """Every model that loads as a PyTorch model (a copy run by ONNX Runtime has no layers to look into)."""
+    return [entry.id for entry in catalog(owner=owner) if not entry.id.endswith(("-onnx", "-fast-cpu"))]
 
 
 def _pass_state(views: dict) -> dict:

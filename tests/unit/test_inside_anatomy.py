@@ -151,3 +151,13 @@ def test_the_packaged_smollm2(settings):
     assert groups["mlp"] > groups["attention"], "SmolLM2's MLPs hold more weights than its attention"
     rows = {row["name"]: row for row in result["fields"]}
     assert rows["rope_theta"]["value"] == model.config.rope_parameters["rope_theta"]
+
+
+def test_a_copy_run_by_onnx_runtime_points_at_the_model_it_was_made_from(settings):
+    from services.core.errors import PlaygroundError
+    from services.models import fast_cpu
+
+    if not packs.PACKS[fast_cpu.BASE].installed:
+        pytest.skip("the packaged SmolLM2 is missing")
+    with pytest.raises(PlaygroundError, match="look inside smollm2-135m-instruct instead"):
+        anatomy.inspect_model(fast_cpu.FAST_ID)
