@@ -241,7 +241,10 @@ def base_models(task: str, owner: str | None) -> list[str]:
         root = trained_root(owner)
         trained = [e for e in trained if "text-generation" in e.tasks
                    and not is_adapter(root / e.id.removeprefix(TRAINED_PREFIX))]  # fmt: skip
-    found += [e.id for e in trained]
+    from services.models.onnx_runtime import is_export
+
+    root = trained_root(owner) if owner else None  # an ONNX export runs but does not train: not offered as a base
+    found += [e.id for e in trained if root is None or not is_export(root / e.id.removeprefix(TRAINED_PREFIX))]
     return found + ([] if offline else _HUB.get(task, []))
 
 

@@ -150,3 +150,10 @@ def test_an_export_is_refused_as_a_model_to_fine_tune(mine):
 
     with pytest.raises(PlaygroundError, match=r"ONNX export: it runs, but it cannot be trained\. Fine-tune bert-"):
         model_location("trained:clf-onnx", OWNER)
+
+
+def test_an_export_is_not_offered_as_a_base_model_to_fine_tune(mine):
+    from services.training.jobs import base_models
+
+    offered = base_models("text-classification", OWNER)
+    assert "trained:clf-onnx" not in offered and not any(m.endswith("-onnx") for m in offered)
