@@ -38,6 +38,7 @@ BOUNDS = {
     "max_position_embeddings": (16, 32_768),
 }
 RECORD = "playground-built.json"
+MAX_BUILT = 10  # models one visitor may build here (random weights, up to MAX_PARAMETERS each)
 FINETUNE_DATASET = "samples/stories"
 
 
@@ -320,6 +321,11 @@ def create(
     taken = f"You already have a model called '{clean}': pick another name (nothing was overwritten)."
     if folder.exists() and any(folder.iterdir()):
         raise PlaygroundError(taken)
+    root = catalog.trained_root(owner)
+    built = sum(1 for f in root.iterdir() if (f / RECORD).is_file()) if root.is_dir() else 0
+    if built >= MAX_BUILT:  # each may be hundreds of MB on the Space's disk, and they are never cleared
+        raise LimitExceeded(f"You have built {built} models here, the most one visitor may keep ({MAX_BUILT}): "
+                            "train or look inside those.")  # fmt: skip
     result, config = _estimate(model_id, changes, owner, tokenizer)
     words = _tokenizer(tokenizer or model_id, owner)
     if config.vocab_size < len(words.hf):

@@ -164,3 +164,14 @@ def test_a_vocabulary_smaller_than_the_tokenizer_is_refused_at_create(settings, 
     with pytest.raises(PlaygroundError, match="smaller than the tokenizer"):
         build.create(str(tiny_chat_model), {"vocab_size": 100}, "too-few", OWNER)
     assert not (catalog.trained_root(OWNER) / "too-few").exists()
+
+
+def test_a_visitor_may_keep_only_so_many_built_models(settings, tiny_chat_model, monkeypatch):
+    from services.core.limits import LimitExceeded
+
+    monkeypatch.setattr(build, "MAX_BUILT", 2)
+    for name in ("one", "two"):
+        build.create(str(tiny_chat_model), {"num_hidden_layers": 1}, name, OWNER)
+    with pytest.raises(LimitExceeded, match="the most one visitor may keep"):
+        build.create(str(tiny_chat_model), {"num_hidden_layers": 1}, "three", OWNER)
+    build.create(str(tiny_chat_model), {"num_hidden_layers": 1}, "three", "cli:another-visitor")  # theirs is apart
