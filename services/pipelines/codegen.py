@@ -13,7 +13,7 @@ from typing import Any
 
 from services.core.errors import PlaygroundError, TaskMismatch
 from services.models import catalog as models
-from services.models import packaged_adapters, packs
+from services.models import fast_cpu, packaged_adapters, packs
 
 
 def _model_ref(model_id: str, owner: str | None) -> tuple[str, str]:
@@ -21,6 +21,12 @@ def _model_ref(model_id: str, owner: str | None) -> tuple[str, str]:
     if model_id in packs.PACKS:
         pack = packs.PACKS[model_id]
         return pack.hub_id, f"# '{model_id}' is the playground's packaged copy of {pack.hub_id}\n"
+    if model_id == fast_cpu.FAST_ID:  # the same weights: the code runs them in PyTorch, the answers are the same
+        pack = packs.PACKS[fast_cpu.BASE]
+        return pack.hub_id, (
+            f"# '{model_id}' runs {pack.hub_id}'s own 4-bit weights in ONNX Runtime in the "
+            "playground; with\n# transformers it is the model itself (the same greedy answers).\n"
+        )
     if model_id in packaged_adapters.ADAPTERS:
         return f"./{model_id}", (
             f"# '{model_id}' is a LoRA adapter shipped with the playground: copy its folder\n"
