@@ -162,6 +162,10 @@ def main() -> None:
     except Exception:  # the chat still works on the visitor's own collections
         logger.exception("The RAG demo collection could not be built")
 
+    # The fast CPU copy of SmolLM2: built once per storage folder (~10 s), so its first visitor does not wait.
+    from services.models.fast_cpu import prepare
+
+    prepare()
     demo = build_app(manager)
     demo.queue(default_concurrency_limit=8)
     # A Space restart sends SIGTERM: end like Ctrl+C, so running jobs get their grace period to save.

@@ -71,10 +71,18 @@ def folder() -> Path:
     return get_settings().home / "cpu-onnx" / BASE
 
 
-def load(progress) -> tuple[Any, Any]:
-    """The stand-in module and the tokenizer; the copy is built first when this machine has none."""
-    from transformers import AutoConfig, AutoTokenizer
+def prepare() -> None:
+    """Build the copy now when it can be made and is missing (the app calls it once at start, so that the first
+    visitor who picks the model does not wait ~10 s for it); failures are logged, never raised."""
+    if _available():
+        return
+    try:
+        _build(lambda fraction, message: None)
+    except Exception:
+        logger.exception("The fast CPU copy of %s could not be built", BASE)
 
+
+def _build(progress) -> Path:
     from services.models import cpu_onnx
 
     target = folder()
@@ -87,6 +95,16 @@ def load(progress) -> tuple[Any, Any]:
             cpu_onnx.build(source, partial)
             shutil.rmtree(target, ignore_errors=True)
             partial.rename(target)  # whole, or not there: a crash mid-build leaves only the .partial folder
+    return target
+
+
+def load(progress) -> tuple[Any, Any]:
+    """The stand-in module and the tokenizer; the copy is built first when this machine has none."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    from services.models import cpu_onnx
+
+    target = _build(progress)
     progress(0.8, f"Starting ONNX Runtime for {FAST_ID}")
     threads = max(1, min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 2))
     # Spinning threads: a decode step is ~790 small nodes, and waking idle threads cost more than the work; they

@@ -45,6 +45,22 @@ def test_generation_streams_and_colours_tokens(page, artifacts_dir):
     page.screenshot(path=str(artifacts_dir / "screenshots" / "pipelines-generation.png"), full_page=True)
 
 
+def test_the_fast_cpu_copy_streams_with_its_token_view(page, artifacts_dir):
+    from playwright.sync_api import expect
+
+    model = page.get_by_label("Model").first
+    model.fill("smollm2-135m-instruct-fast-cpu")
+    model.press("Enter")
+    page.get_by_role("button", name="Run", exact=True).click()
+    expect(page.get_by_text("tokens/s")).to_be_visible(timeout=120_000)
+    assert page.locator(".pg-tok").count() > 3, "each token with its probability, from the copy's own logits"
+    # the code panel the first test opened follows the model picked (once the run has ended)
+    expect(page.get_by_text("in ONNX Runtime in the playground").first).to_be_visible(timeout=30_000)
+    page.screenshot(path=str(artifacts_dir / "screenshots" / "pipelines-fast-cpu.png"), full_page=True)
+    model.fill("smollm2-135m-instruct")  # as the next tests expect it
+    model.press("Enter")
+
+
 def test_zero_shot_with_the_embedding_model(page, artifacts_dir):
     from playwright.sync_api import expect
 
