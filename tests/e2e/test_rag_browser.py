@@ -186,8 +186,12 @@ def test_tags_in_a_document_and_a_question_show_as_text(page, shots, tmp_path):
     page.get_by_role("tab", name="RAG chat", exact=True).click()
     page.get_by_text("Add documents", exact=True).click()  # closed again since the reload
     into = page.get_by_label("Into (a new or existing collection)")
-    expect(into).to_have_value("my-documents")  # mounted with its first value, so the fill below is not undone
-    into.fill("code-notes")
+    expect(into).to_have_value("my-documents")
+    for _ in range(10):  # right after the reload the box may be mounted again once, with its first value
+        into.fill("code-notes")
+        page.wait_for_timeout(700)
+        if into.input_value() == "code-notes":
+            break
     expect(into).to_have_value("code-notes")
     page.locator("input[type=file]").filter(visible=False).first.set_input_files(str(doc))
     page.get_by_role("button", name="Preview chunks").click()

@@ -49,7 +49,8 @@ def _check_counts(result: dict, model) -> None:
 def test_counts_are_torch_counts_on_the_tiny_models(settings, tiny_models, name, task):
     result = anatomy.inspect_model(str(tiny_models[name]))
     loaded = loading.load(str(tiny_models[name]), task)
-    assert result["task"] == task, "the model is inspected with its own head"
+    # its own head; a bare encoder may sit in the cache as loaded for sentence-similarity (the same AutoModel)
+    assert loading.auto_class_family(result["task"]) == loading.auto_class_family(task), "inspected with its head"
     assert result["architecture"] == type(loaded.model).__name__
     _check_counts(result, loaded.model)
     assert set(result) >= {"model", "total_parameters", "modules", "config"}

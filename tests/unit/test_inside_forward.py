@@ -221,14 +221,19 @@ def test_smollm2_views_and_its_own_next_token(settings):
 
 @pytest.mark.parametrize("name", ["gpt2", "bert-mlm", "t5"])
 def test_copy_as_code_runs_and_embeds_the_text_safely(settings, tiny_models, tmp_path, monkeypatch, name):
+    import torch
+
     monkeypatch.chdir(tmp_path)  # the build script saves "my-model" where it runs
     text = "the movie was [MASK] good'\"\\ \n)"
     scripts = snippets.snippets(str(tiny_models[name]), text, changes={"num_hidden_layers": 1})
     assert set(scripts) == {"anatomy", "attention", "heads", "updates", "logit_lens", "build"}
     for view, code in scripts.items():
         space: dict = {}
-        with contextlib.redirect_stdout(io.StringIO()):
+        # The scripts turn gradients off for good (torch.set_grad_enabled(False)): the context restores them for the
+        # tests that train after this one in the same process.
+        with contextlib.redirect_stdout(io.StringIO()), torch.enable_grad():
             exec(compile(code, view, "exec"), space)
+        assert torch.is_grad_enabled()
         if "text" in space:
             assert space["text"] == text
     assert (tmp_path / "my-model" / "config.json").is_file()
