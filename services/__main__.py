@@ -32,6 +32,7 @@
     python -m services api-key                   your key for the REST API
     python -m services bundle MODEL --output-dir DIR [--zip]   a standalone server for one model
     python -m services export-onnx MODEL --output-dir DIR [--samples S.jsonl]   ONNX + int8, parity and speed
+    python -m services check-fast-cpu [--tokens N] [--runs R]   the fast CPU SmolLM2 against the float32 one
     python -m services inspect MODEL             a model's modules and parameter counts, its config explained, memory
     python -m services attention MODEL --text T  one forward pass's attention: {"tokens", "attentions"} (full floats)
     python -m services logit-lens MODEL --text T [--top-k K]   the top next-token guesses after each layer

@@ -1,4 +1,5 @@
-"""The `python -m services serve | api-key | bundle | export-onnx` commands; `services.__main__` parses them.
+"""The `python -m services serve | api-key | bundle | export-onnx | check-fast-cpu` commands; `services.__main__`
+parses them.
 
 `export-onnx` lives here rather than in `services.serve`: an adapter is merged into its base first, with
 `services.training.merge`, which `services.serve` (a sibling of `services.training`) may not import.
@@ -76,6 +77,21 @@ def cmd_export_onnx(args: argparse.Namespace) -> None:
     print_json(report)
 
 
+def cmd_check_fast_cpu(args: argparse.Namespace) -> None:
+    """The fast CPU copy of SmolLM2 against the float32 model: agreement, probabilities, tokens/s (a job's result)."""
+    import contextlib
+    import sys
+
+    from services.jobs.events import EventWriter
+    from services.serve.fast_report import check
+
+    events = EventWriter()
+    with contextlib.redirect_stdout(sys.stderr):  # a job's events own stdout
+        report = check(tokens=args.tokens, runs=args.runs, progress=events.progress)
+    events.result(report)
+    print_json(report)
+
+
 def _held_out(resolved, cap: int = 256) -> tuple[list[str], list[str]] | None:
     """A model trained on a bundled sample is judged on that sample's held-back test split (its job.yaml says
     which), so the report's label agreement and accuracy are on data the model never saw; else None."""
@@ -119,3 +135,7 @@ def register(add) -> None:
     p.add_argument("--task", help="text-classification, token-classification, question-answering, sentence-similarity")
     p.add_argument("--samples", help='JSON lines of {"text", "label"} to judge parity and accuracy on')
     p.add_argument("--no-quantize", action="store_true", help="float32 only")
+    what = "Check smollm2-135m-instruct-fast-cpu against the float32 model: same answers, how much faster."
+    p = add("check-fast-cpu", cmd_check_fast_cpu, what)
+    p.add_argument("--tokens", type=int, default=24, help="new tokens per prompt compared")
+    p.add_argument("--runs", type=int, default=3, help="timed rounds per model")

@@ -20,7 +20,7 @@ from services.models.catalog import catalog, resolve
 from services.serve import snippets
 from services.serve.auth import api_key
 from tabs import hub_push
-from tabs.deploy import export_panel, model_folder
+from tabs.deploy import export_panel, fast_panel, model_folder
 from tabs.session import friendly, owner_of
 
 _INTRO = (
@@ -89,6 +89,7 @@ def build(manager: JobManager) -> DeployTab:
                          wrap_lines=True)  # fmt: skip
     _bundle_panel(manager, model)
     export_panel.build(manager, model)
+    fast_panel.build(manager)
 
     @friendly
     def show(model_id: str, request: gr.Request, profile: gr.OAuthProfile | None):

@@ -62,3 +62,17 @@ def test_an_onnx_export_shows_its_reports(page, shots):
     expect(report).to_contain_text("as fast as PyTorch")
     report.scroll_into_view_if_needed()
     page.screenshot(path=str(shots / "deploy-onnx.png"), full_page=True)
+
+
+def test_the_fast_cpu_copy_is_checked_against_the_float32_model(page, shots):
+    from playwright.sync_api import expect
+
+    page.get_by_text("Fast CPU generation: SmolLM2's 4-bit weights in ONNX Runtime").click()
+    page.locator("#deploy-fast-check").click()
+    report = page.locator("#deploy-fast-report")
+    expect(report).to_contain_text("Same greedy answer", timeout=300_000)
+    expect(report).to_contain_text("100 % of 6 prompts")  # greedy answers unchanged
+    speedup = float(report.locator("b").first.inner_text().split("decodes ")[1].split("x")[0])
+    assert speedup > 1.0, "the copy is the faster one"
+    report.scroll_into_view_if_needed()
+    page.screenshot(path=str(shots / "deploy-fast-cpu.png"), full_page=True)
