@@ -49,13 +49,19 @@ def test_the_fast_cpu_copy_streams_with_its_token_view(page, artifacts_dir):
     from playwright.sync_api import expect
 
     model = page.get_by_label("Model").first
-    model.fill("smollm2-135m-instruct-fast-cpu")
-    model.press("Enter")
+    for _ in range(10):  # a late reply of an earlier event may set the model box back once: pick it until it stays
+        model.fill("smollm2-135m-instruct-fast-cpu")
+        model.press("Enter")
+        page.wait_for_timeout(1000)
+        if model.input_value() == "smollm2-135m-instruct-fast-cpu":
+            break
+    expect(model).to_have_value("smollm2-135m-instruct-fast-cpu")
     page.get_by_role("button", name="Run", exact=True).click()
-    expect(page.get_by_text("tokens/s")).to_be_visible(timeout=120_000)
-    assert page.locator(".pg-tok").count() > 3, "each token with its probability, from the copy's own logits"
-    # the code panel the first test opened follows the model picked (once the run has ended)
-    expect(page.get_by_text("in ONNX Runtime in the playground").first).to_be_visible(timeout=30_000)
+    # the code panel the first test opened follows the model of the run, once the run has ended
+    expect(page.get_by_text("in ONNX Runtime in the playground").first).to_be_visible(timeout=180_000)
+    expect(page.get_by_role("heading", name="smollm2-135m-instruct-fast-cpu")).to_be_visible()
+    expect(page.get_by_text("tokens/s")).to_be_visible(timeout=60_000)
+    expect(page.locator(".pg-tokens .pg-tok").nth(3)).to_be_visible(timeout=60_000)  # each token, its probability
     page.screenshot(path=str(artifacts_dir / "screenshots" / "pipelines-fast-cpu.png"), full_page=True)
     model.fill("smollm2-135m-instruct")  # as the next tests expect it
     model.press("Enter")
