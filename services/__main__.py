@@ -18,6 +18,9 @@
                                                  {"url", "commit", ...}
     python -m services train CONFIG.yaml         fine-tune a model; writes the model, metrics.json, README.md, job.yaml
                                                  and events.jsonl to output_dir (see services.training.config)
+    python -m services train CONFIG.yaml --on hf-jobs --flavor a10g-small --nodes 2 [--timeout 2h]
+                                                 the same on Hugging Face Jobs (token: HF_TOKEN); waits, exits 0
+                                                 once the result is pushed to push_to_hub.repo_id (services.cli_jobs)
     python -m services lora mask JOB.yaml        a chat job's loss mask: the first conversations token by token with
                                                  {"trained": true|false}, counts and warnings, as JSON
     python -m services lora merge ADAPTER_DIR --output DIR
@@ -56,7 +59,7 @@ import os
 import sys
 from pathlib import Path
 
-from services import cli_inside, cli_rag, cli_serve
+from services import cli_inside, cli_jobs, cli_rag, cli_serve
 from services.cli_rag import print_json as _print
 from services.core.errors import PlaygroundError
 
@@ -183,6 +186,9 @@ def cmd_train(args: argparse.Namespace) -> None:
     from services.training.config import TrainConfig
     from services.training.train import train
 
+    if args.on == "hf-jobs":
+        cli_jobs.train_remote(args)
+        return
     install_cancel_handler()  # Cancel (SIGTERM) saves a checkpoint and stops
     _print(train(TrainConfig.from_yaml(args.config), owner=args.owner))
 
@@ -300,6 +306,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--new-repo", action="store_true", help="refuse to write into a repo that already exists")
     p = add("train", cmd_train, "Fine-tune a model from a YAML config (see services.training.config.TrainConfig).")
     p.add_argument("config", help="YAML with task, model, dataset, max_length, training, output_dir, ...")
+    cli_jobs.add_train_options(p)
+    cli_jobs.add_node_command(add)
     p = add("lora", cmd_lora, "LoRA tools: show a chat job's loss mask before training.")
     lora_sub = p.add_subparsers(dest="lora_command", required=True)
     mask = lora_sub.add_parser("mask", help="print the first conversations' tokens with a trained flag, as JSON")

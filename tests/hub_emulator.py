@@ -2,7 +2,8 @@
 
 It speaks whoami, repo create/delete/info, refs, branches, tags, preupload, the NDJSON commit endpoint, the Git LFS
 batch API (basic transfer, uploads land back on the emulator), tree / paths-info listings and file download
-(``/resolve/``, HEAD and GET, Range). State lives in memory: every commit is a 40-hex sha holding a copy-on-write
+(``/resolve/``, HEAD and GET, Range), and Hugging Face Jobs (``tests/hub_emulator_jobs.py``: a job's command runs as
+local processes). State lives in memory: every commit is a 40-hex sha holding a copy-on-write
 dict of path -> blob; branches and tags point at commits.
 
 Xet is never advertised (no ``X-Xet-*`` headers, no ``xetHash``, no "xet" transfer), but huggingface_hub 2.4 picks
@@ -35,10 +36,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
+from tests.hub_emulator_jobs import JOB_ROUTES, JobsRoutes, JobsState
+
 DEFAULT_TOKENS: dict[str, dict[str, Any]] = {
     "hf_write_alice_token": {"user": "alice", "orgs": ["team"], "role": "write"},
     "hf_read_alice_token": {"user": "alice", "orgs": ["team"], "role": "read"},
     "hf_write_bob_token": {"user": "bob", "orgs": [], "role": "write"},
+    # Jobs (tests/hub_emulator_jobs.py): a token without the Jobs permission, and a user whose plan has no Jobs.
+    "hf_nojobs_alice_token": {"user": "alice", "orgs": ["team"], "role": "write", "jobs": False},
+    "hf_write_carol_token": {"user": "carol", "orgs": [], "role": "write", "plan": "free"},
 }
 
 REPO_TYPES = ("model", "dataset", "space")
@@ -145,6 +151,7 @@ class HubState:
     repos: dict[tuple[str, str], Repo] = field(default_factory=dict)
     lfs_objects: dict[str, bytes] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
+    jobs_state: JobsState = field(default_factory=JobsState)
     _counter: int = 0
 
     def new_sha(self, seed: str) -> str:
@@ -159,10 +166,11 @@ class HubState:
         return c
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JobsRoutes, BaseHTTPRequestHandler):
     server_version = "HubEmulator/1.0"
     protocol_version = "HTTP/1.1"
     state: HubState  # set on the subclass made per server
+    hub_error = HubError
 
     def log_message(self, format: str, *args: Any) -> None:
         if os.environ.get("HUB_EMULATOR_VERBOSE"):
@@ -285,6 +293,11 @@ class _Handler(BaseHTTPRequestHandler):
         path, query = parts.path, {k: v[-1] for k, v in parse_qs(parts.query).items()}
         self._raw = self._read_body()
         try:
+            for method, pattern, handler in _JOB_ROUTES:  # outside the lock: a log stream lasts as long as its job
+                match = pattern.fullmatch(path) if method == self.command else None
+                if match:
+                    handler(self, query=query, **match.groupdict())
+                    return
             with self.state.lock:
                 for method, pattern, handler in _ROUTES:
                     if method != self.command and not (method == "GET" and self.command == "HEAD"):
@@ -651,6 +664,7 @@ _ROUTES: list[tuple[str, re.Pattern[str], Any]] = [
         ("GET", rf"/{_PREFIX}{_REPO}/resolve/(?P<rev>[^/]+)/(?P<path>.+)", _Handler.resolve),
     ]
 ]
+_JOB_ROUTES = [(method, re.compile(pattern), handler) for method, pattern, handler in JOB_ROUTES]
 
 
 class Emulator:

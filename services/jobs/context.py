@@ -13,6 +13,10 @@ class JobCancelled(Exception):
     """Raised by `JobContext.check_cancelled()`; the job ends as `cancelled`, not `failed`."""
 
 
+class JobDetached(Exception):
+    """Raised by work that follows a job running elsewhere when the app closes: the record is left running."""
+
+
 @dataclass
 class JobContext:
     """Handed to in-process work: report with it, and poll `cancelled` between steps."""

@@ -36,8 +36,9 @@ from typing import Any
 from services.core.errors import JobNotFound, PlaygroundError
 from services.core.limits import LimitExceeded
 from services.core.redact import mask, redact, scrub, visible_log
+from services.jobs.adopt import REMOTE_KINDS, AdoptJobs, is_remote
 from services.jobs.child import ChildProcessJobs, identity_alive, launcher_command, process_identity
-from services.jobs.context import JobCancelled, JobContext
+from services.jobs.context import JobCancelled, JobContext, JobDetached
 from services.jobs.reports import JobReports, public_view
 from services.jobs.slots import FairSlots
 from services.jobs.store import JobRecord, JobStore
@@ -45,7 +46,7 @@ from services.jobs.store import JobRecord, JobStore
 __all__ = ["JobCancelled", "JobContext", "JobManager", "launcher_command", "mask", "public_view", "redact"]
 
 # Jobs that wait on the network, not the machine: they never queue for a worker slot.
-LIGHT_KINDS = frozenset({"push"})
+LIGHT_KINDS = frozenset({"push"}) | REMOTE_KINDS
 # What one job may write into the shared job database (the whole output stays in the job's output.log).
 MAX_LOG_LINES = 5_000
 MAX_METRIC_EVENTS = 20_000
@@ -53,7 +54,7 @@ MAX_METRIC_EVENTS = 20_000
 logger = logging.getLogger(__name__)
 
 
-class JobManager(ChildProcessJobs, JobReports):
+class JobManager(ChildProcessJobs, JobReports, AdoptJobs):
     """Owns every background thread and child process of the app. One per app process."""
 
     def __init__(
@@ -87,6 +88,7 @@ class JobManager(ChildProcessJobs, JobReports):
         self._cancels: dict[str, threading.Event] = {}
         self._last_write: dict[str, tuple[float, str | None]] = {}
         self._procs: dict[str, subprocess.Popen] = {}
+        self.closing = threading.Event()  # set by shutdown: followers of remote jobs let go
         self.recovered = self._recover() if recover else []
         # Child processes run in their own sessions, so they would outlive the app: stop them with it.
         atexit.register(self._stop_children)
@@ -257,6 +259,8 @@ class JobManager(ChildProcessJobs, JobReports):
     def _run_function(self, job_id: str, fn: Callable[[JobContext], dict | None], ctx: JobContext) -> None:
         try:
             result = fn(ctx)
+        except JobDetached:  # the manager is closing: the record stays as it is, for the next one to take over
+            return
         except JobCancelled:
             if job_id in self._timed_out:
                 self._finish(job_id, "failed", error=self.time_limit_error())
@@ -340,15 +344,19 @@ class JobManager(ChildProcessJobs, JobReports):
         return self.store.get(job_id)  # type: ignore[return-value]
 
     def shutdown(self, timeout: float = 10.0) -> None:
-        """Cancel everything still running and wait a little for it to save."""
+        """Cancel everything still running and wait a little for it to save. Remote jobs are let go, not cancelled:
+        their work goes on elsewhere, and the next manager follows it again."""
+        self.closing.set()
         with self._lock:
-            cancels = list(self._cancels.values())
-            threads = list(self._threads.values())
-        for event in cancels:
-            event.set()
+            cancels, threads = dict(self._cancels), dict(self._threads)
+        remote = {i for i in threads if (r := self.store.get(i)) is not None and r.kind in REMOTE_KINDS}
+        for job_id, event in cancels.items():
+            if job_id not in remote:
+                event.set()
         deadline = time.monotonic() + timeout
-        for thread in threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
+        for job_id, thread in threads.items():
+            if job_id not in remote:
+                thread.join(max(0.0, deadline - time.monotonic()))
 
     def paths_in_use(self) -> list[str]:
         """The files named by jobs still waiting or running (their staged uploads must stay)."""
@@ -367,6 +375,9 @@ class JobManager(ChildProcessJobs, JobReports):
         recovered = []
         for record in self.store.active():
             if record.manager == self.identity or identity_alive(record.manager):
+                continue
+            if is_remote(record):  # it runs on Hugging Face: followed again when its owner next looks at it
+                self.store.update(record.id, message="Running on Hugging Face Jobs: open it to follow it again")
                 continue
             if identity_alive(record.child):
                 with contextlib.suppress(ProcessLookupError, PermissionError):

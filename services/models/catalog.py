@@ -203,7 +203,7 @@ def _hub_entries(offline: bool) -> list[ModelEntry]:
 
 
 def catalog(task: str | None = None, owner: str | None = None, available_only: bool | None = None) -> list[ModelEntry]:
-    """Packaged, trained and recommended Hub models, optionally for one task.
+    """Packaged, trained (here or on Hugging Face Jobs) and recommended Hub models, optionally for one task.
 
     Offline, only entries usable now are listed unless `available_only=False` is passed.
     """
@@ -211,7 +211,11 @@ def catalog(task: str | None = None, owner: str | None = None, available_only: b
     if available_only is None:
         available_only = settings.offline
     wanted = canonical_task(task) if task else None
-    entries = _packaged_entries(settings.offline) + trained_models(owner) + _hub_entries(settings.offline)
+    from services.models import remote_results
+
+    entries = _packaged_entries(settings.offline) + trained_models(owner) + remote_results.entries(owner)
+    shown = {e.id for e in entries}
+    entries += [e for e in _hub_entries(settings.offline) if e.id not in shown]
     return [e for e in entries if (wanted is None or wanted in e.tasks) and (e.available or not available_only)]
 
 
@@ -298,6 +302,11 @@ def resolve(model_id: str, owner: str | None = None) -> ResolvedModel:
             f"'{model_id}' is not a model name this playground knows. Use a catalog model, a Hub id like "
             "'distilbert/distilbert-base-uncased-finetuned-sst-2-english', or a trained model."
         )
+    from services.models import remote_results
+
+    mine = remote_results.folder(owner, model_id)  # trained on Hugging Face Jobs: the owner's own copy
+    if mine is not None:
+        return ResolvedModel(model_id, "hub", str(mine), _tasks_of_folder(mine))
     shadowed = _exists_here(model_id)  # a Hub id that is also a folder here: never read from the disk
     snapshot = None if shadowed else hub.cached_snapshot(model_id)
     if settings.offline:
