@@ -306,6 +306,8 @@ def resolve(model_id: str, owner: str | None = None) -> ResolvedModel:
 
     mine = remote_results.folder(owner, model_id)  # trained on Hugging Face Jobs: the owner's own copy
     if mine is not None:
+        if adapters.is_adapter(mine):
+            return adapters.resolve(model_id, mine, owner, resolve)
         return ResolvedModel(model_id, "hub", str(mine), _tasks_of_folder(mine))
     shadowed = _exists_here(model_id)  # a Hub id that is also a folder here: never read from the disk
     snapshot = None if shadowed else hub.cached_snapshot(model_id)

@@ -20,17 +20,27 @@ from services.core.owners import safe_name
 from services.core.safety import check_remote_code
 from services.jobs.context import JobCancelled, JobDetached
 from services.training.config import TrainConfig
-from services.training.hf_jobs import KIND, Detached, Run, RunCancelled, follow, launch, read_report
+from services.training.hf_jobs import KIND, MAX_NODES, Detached, Run, RunCancelled, follow, launch, read_report
 from services.training.jobs import check_source
 from services.training.policy import check_for_visitors
 
+__all__ = ["KIND", "MAX_NODES", "hardware_choices", "keep_following", "outputs", "reattach", "start"]
 logger = logging.getLogger(__name__)
 SEEN_FILE = "remote.json"
 
 
+def hardware_choices(token: str | None) -> list[tuple[str, str]]:
+    """(label with the price per hour, flavor) for a dropdown, cheapest first."""
+    from services.hub.jobs import hardware
+
+    return [(h.label, h.name) for h in hardware(_token(token))]
+
+
 def start(manager, owner: str, config: TrainConfig | dict, name: str, token: str | None, flavor: str,
-          nodes: int = 1, timeout: str | int | None = None) -> str:  # fmt: skip
-    """Launch a training on Hugging Face Jobs and follow it as a job of the app; returns the app job's id."""
+          nodes: int = 1, timeout: str | int | None = None, push_to: str | None = None) -> str:  # fmt: skip
+    """Launch a training on Hugging Face Jobs and follow it as a job of the app; returns the app job's id.
+    `push_to`: the repo for the result when the config names none (the tabs' field; empty there: the user's own
+    namespace and the model's name, private)."""
     config = TrainConfig.from_dict(dict(config)) if isinstance(config, dict) else config
     check_remote_code(config.trust_remote_code)
     check_for_visitors(config)
@@ -38,6 +48,12 @@ def start(manager, owner: str, config: TrainConfig | dict, name: str, token: str
         raise PlaygroundError("Name the model with letters, digits, '-', '_' or '.' (for example sentiment-minilm).")
     check_source(config.dataset.source, owner)
     token = _token(token)
+    if push_to or not config.push_to_hub:
+        from services.hub.jobs import namespace
+
+        data = config.to_dict()
+        data["push_to_hub"] = {"repo_id": push_to or f"{namespace(token)}/{name.strip()}", "private": True}
+        config = TrainConfig.from_dict(data)
     manager.check_room(owner)  # a visitor at the job limit is told before anything starts on Hugging Face
     run = launch(config, token, flavor, int(nodes), timeout, owner)
     title = f"Train {name} on Hugging Face Jobs ({flavor}{f' x {nodes} nodes' if int(nodes) > 1 else ''})"
@@ -92,6 +108,16 @@ def reattach(manager, job_id: str, owner: str, token: str | None) -> bool:
     except (OSError, ValueError, KeyError):
         seen = 0
     return manager.adopt(job_id, owner, lambda ctx: _follow_job(ctx, run, token, owner, seen))
+
+
+def keep_following(manager, record, owner: str, token: str | None) -> None:
+    """A look at a running remote job: follow it again if nobody does (after an app restart). Without a token the
+    record's message says what to do."""
+    try:
+        reattach(manager, record.id, owner, token)
+    except PlaygroundError:
+        message = "Running on Hugging Face Jobs: sign in with Hugging Face to follow it again"
+        manager.store.update(record.id, only_active=True, message=message)
 
 
 def outputs(manager, job_id: str, owner: str) -> dict:

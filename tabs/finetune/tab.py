@@ -22,6 +22,7 @@ from services.training.config import TASKS, TrainConfig, suggested
 from tabs import hub_push
 from tabs.finetune import charts as finetune_charts
 from tabs.finetune import data as finetune_data
+from tabs.finetune import run_on as run_on_block
 from tabs.finetune import shared
 from tabs.finetune import view as finetune_view
 from tabs.jobs import detail_html
@@ -101,6 +102,7 @@ def build(manager: JobManager) -> FinetuneTab:
         with gr.Row():
             save = gr.DownloadButton("Save config (YAML)", size="sm")
             load = gr.UploadButton("Load config (YAML)", file_types=[".yaml", ".yml"], size="sm")
+    run_on = run_on_block.build("ft")
     with gr.Row():
         start = gr.Button("Start training", variant="primary", scale=3)
         cancel = gr.Button("Cancel", variant="stop", scale=1)
@@ -227,11 +229,12 @@ def build(manager: JobManager) -> FinetuneTab:
     def ui_start(d: dict, request: gr.Request, profile: gr.OAuthProfile | None, oauth: gr.OAuthToken | None):
         owner = owner_of(request, profile)
         config, name_ = config_of(d, owner)
-        job_id = training_jobs.start(manager, owner, config, name_, token=oauth.token if oauth else None)
+        job_id = run_on_block.start(manager, run_on, d, owner, config, name_, oauth.token if oauth else None)
         return {job: job_id, timer: gr.Timer(active=True), status: "<div class='pg-empty'>Starting…</div>",
                 result: "", try_it: gr.update(visible=False), resume: gr.update(visible=False)}  # fmt: skip
 
-    start.click(ui_start, set(form), [job, timer, status, result, try_it, resume], api_visibility="private")
+    start.click(ui_start, set(form) | set(run_on.inputs), [job, timer, status, result, try_it, resume],
+                api_visibility="private")  # fmt: skip
 
     @friendly
     def ui_resume(job_id, request: gr.Request, profile: gr.OAuthProfile | None):
@@ -249,11 +252,12 @@ def build(manager: JobManager) -> FinetuneTab:
     cancel.click(ui_cancel, [job], None, api_visibility="private")
 
     @friendly
-    def poll(job_id, request: gr.Request, profile: gr.OAuthProfile | None):
+    def poll(job_id, request: gr.Request, profile: gr.OAuthProfile | None, oauth: gr.OAuthToken | None = None):
         if not job_id:
             return {timer: gr.Timer(active=False)}
         owner = owner_of(request, profile)
         record = manager.get(job_id, owner)
+        remote = run_on_block.outputs(manager, record, owner, oauth.token if oauth else None)
         update = {
             status: detail_html(record),
             timer: gr.Timer(active=not record.done),
@@ -261,7 +265,7 @@ def build(manager: JobManager) -> FinetuneTab:
             logs: "\n".join(manager.logs(job_id, owner, tail=60)),
         }
         if record.done:
-            out = training_jobs.outputs(manager, job_id, owner)
+            out = remote or training_jobs.outputs(manager, job_id, owner)
             update[result] = finetune_view.result_html(out)
             update[model_id] = out["model_id"]
             update[try_it] = gr.update(visible=bool(out["model_id"]))
@@ -286,7 +290,8 @@ def build(manager: JobManager) -> FinetuneTab:
     def on_load(request: gr.Request, profile: gr.OAuthProfile | None):
         """Find the owner's latest training again after a reload or restart."""
         owner = owner_of(request, profile)
-        jobs = [r for r in manager.list(owner) if r.kind == "train" and (r.config or {}).get("task") != "chat"]
+        jobs = [r for r in manager.list(owner)
+                if run_on_block.is_training(r) and (r.config or {}).get("task") != "chat"]  # fmt: skip
         latest = jobs[0] if jobs else None  # chat (LoRA) jobs are the LoRA tab's
         if latest is None:
             return {job: None}

@@ -19,6 +19,7 @@ from services.jobs.manager import JobManager
 from services.training import jobs as training_jobs
 from services.training.config import LORA_INITS, TrainConfig, suggested
 from tabs.finetune import data as finetune_data
+from tabs.finetune import run_on as run_on_block
 from tabs.finetune import shared
 from tabs.jobs import detail_html
 from tabs.lora import api as lora_api
@@ -106,6 +107,7 @@ def build(manager: JobManager) -> LoraTab:
         with gr.Row():
             save = gr.DownloadButton("Save config (YAML)", size="sm")
             load = gr.UploadButton("Load config (YAML)", file_types=[".yaml", ".yml"], size="sm")
+    run_on = run_on_block.build("lora")
     with gr.Row():
         start = gr.Button("Start training", variant="primary", scale=3)
         cancel = gr.Button("Cancel", variant="stop", scale=1)
@@ -240,12 +242,12 @@ def build(manager: JobManager) -> LoraTab:
         owner = owner_of(request, profile)
         config, name_ = config_of(d, owner)
         fresh = estimate(config, owner)  # the estimate of what actually runs, for the measured correction
-        job_id = training_jobs.start(manager, owner, config, name_, token=oauth.token if oauth else None)
+        job_id = run_on_block.start(manager, run_on, d, owner, config, name_, oauth.token if oauth else None)
         return {job: job_id, timer: gr.Timer(active=True), status: "<div class='pg-empty'>Starting…</div>",
                 result: "", resume: gr.update(visible=False), estimate_state: fresh,
                 estimate_view: lora_view.estimate_html(fresh)}  # fmt: skip
 
-    start.click(ui_start, set(form), [job, timer, status, result, resume, estimate_state,
+    start.click(ui_start, set(form) | set(run_on.inputs), [job, timer, status, result, resume, estimate_state,
                                                     estimate_view], api_visibility="private")  # fmt: skip
 
     @friendly
@@ -264,13 +266,14 @@ def build(manager: JobManager) -> LoraTab:
     cancel.click(ui_cancel, [job], None, api_visibility="private")
 
     @friendly
-    def poll(job_id, est, request: gr.Request, profile: gr.OAuthProfile | None):
+    def poll(job_id, est, request: gr.Request, profile: gr.OAuthProfile | None, oauth: gr.OAuthToken | None = None):
         from services.training.estimate import corrected
 
         if not job_id:
             return {timer: gr.Timer(active=False)}
         owner = owner_of(request, profile)
         record = manager.get(job_id, owner)
+        remote = run_on_block.outputs(manager, record, owner, oauth.token if oauth else None)
         events = training_jobs.metric_events(manager, job_id, owner)
         measured = training_jobs.measured(manager, job_id, owner, events)
         update = {
@@ -284,7 +287,7 @@ def build(manager: JobManager) -> LoraTab:
         if measured.get("seconds_per_step") and est:
             update[estimate_view] = lora_view.estimate_html(est, corrected(est, measured))
         if record.done:
-            out = training_jobs.outputs(manager, job_id, owner)
+            out = remote or training_jobs.outputs(manager, job_id, owner)
             update[result] = lora_view.result_html(out)
             update[resume] = gr.update(visible=out["resumable"])
             update.update(after.show(out, owner))
@@ -298,7 +301,7 @@ def build(manager: JobManager) -> LoraTab:
         """The owner's latest LoRA job again after a reload or restart, and their adapters in the pickers."""
         owner = owner_of(request, profile)
         update = after.refresh(owner)
-        latest = next((rec for rec in manager.list(owner) if rec.kind == "train"
+        latest = next((rec for rec in manager.list(owner) if run_on_block.is_training(rec)
                        and (rec.config or {}).get("task") == "chat"), None)  # fmt: skip
         if latest is None:
             return update

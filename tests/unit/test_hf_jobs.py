@@ -250,3 +250,8 @@ def test_the_app_refuses_what_a_job_cannot_run(online, manager, tmp_path, tiny_m
         remote_jobs.start(manager, owner, config(tmp_path, "alice/x"), "x", None, "cpu-basic")
     assert manager.list(owner) == []  # nothing was started, here or there
     assert not [j for j in online.state.jobs_state.jobs.values() if "alice/x" in json.dumps(j.spec)]
+
+
+def test_the_space_asks_visitors_for_the_jobs_permission():
+    meta = yaml.safe_load((ROOT / "README.md").read_text(encoding="utf-8").split("---")[1])
+    assert "jobs" in meta["hf_oauth_scopes"]  # a visitor's OAuth token can then start their runs
