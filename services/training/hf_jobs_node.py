@@ -3,10 +3,10 @@
 1. Download ``runs/<ID>/`` (job.yaml and any uploaded data) from the user's private dataset repo R, with the
    job's ``HF_TOKEN`` secret.
 2. Rewrite the config for this container: the output in a folder of its own, the data file where it was downloaded.
-3. Run ``python -m services train job.yaml`` — the same command as a local run — under ``torchrun`` when the run
-   has several nodes: one process per node, the rendezvous on node 0, which claims the alias ``node-0`` in the
-   run's network group (``HF_NETWORK_GROUP_PREFIX`` + alias). Data parallel over NCCL on GPUs, gloo on CPUs. The
-   training's JSON-lines events go to the job's log, which the app follows.
+3. Run what ``python -m services train job.yaml`` runs (the same training as a local run), in this process for one
+   node, under ``torchrun`` for several: one process per node, the rendezvous on node 0, which claims the alias
+   ``node-0`` in the run's network group (``HF_NETWORK_GROUP_PREFIX`` + alias). Data parallel over NCCL on GPUs,
+   gloo on CPUs. The training's JSON-lines events go to the job's log, which the app follows.
 4. Node 0 pushes the result (model or adapter, card, metrics) to ``push_to_hub.repo_id`` and exits non-zero when
    the push failed, so a run only succeeds with its result on the Hub.
 """
@@ -73,10 +73,24 @@ def main(repo: str, run_id: str, nodes: int, rank: int) -> int:
     path.write_text(config.to_yaml(), encoding="utf-8")
     if rank == 0:
         events.log(f"Node 1 of {nodes}: training {config.model} on {config.dataset.source.split('/')[-1]}")
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    code = subprocess.call(train_command(path, nodes, rank), env=env, stdin=subprocess.DEVNULL)
-    if code != 0 or rank != 0 or not target:
-        return code
+    if nodes <= 1:  # one node: the training in this process (a second interpreter would only add its start-up)
+        from services.core.errors import PlaygroundError
+        from services.jobs.events import install_cancel_handler
+        from services.training.train import train
+
+        install_cancel_handler()
+        try:
+            train(config)
+        except PlaygroundError as err:
+            events.error(str(err))
+            return 2
+    else:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        code = subprocess.call(train_command(path, nodes, rank), env=env, stdin=subprocess.DEVNULL)
+        if code != 0:
+            return code
+    if rank != 0 or not target:
+        return 0
     events.progress(0.99, f"Pushing the result to {target['repo_id']}")
     from services.training.jobs import refresh_model_card
 

@@ -17,6 +17,7 @@ import logging
 
 from services.core.errors import PlaygroundError
 from services.core.owners import safe_name
+from services.core.redact import scrub
 from services.core.safety import check_remote_code
 from services.jobs.context import JobCancelled, JobDetached
 from services.training.config import TrainConfig
@@ -127,8 +128,8 @@ def outputs(manager, job_id: str, owner: str) -> dict:
     report = result.get("report") or {}
     return {
         "status": record.status,
-        "summary": {k: v for k, v in result.items() if k != "report"},
-        "report": report.get("report") or {},
+        "summary": scrub({k: v for k, v in result.items() if k != "report"}),  # the job's paths become names
+        "report": scrub(report.get("report") or {}),
         "metrics": report.get("metrics") or {},
         "model_id": result.get("repo_id") if record.status == "succeeded" else None,
         "url": result.get("url"),
