@@ -208,6 +208,9 @@ def _cuda() -> bool:
     return torch.cuda.is_available()
 
 
+_MEAN_LOSS_TASKS = ("text-classification", "text-regression", "token-classification")
+
+
 def base_arguments(config: TrainConfig, out: Path) -> dict:
     """The Trainer settings every job shares (Fine-tune and LoRA): the playground's defaults, the config's own
     settings, the managed ones (outputs, best model) and mixed precision where the GPU has it."""
@@ -237,6 +240,10 @@ def base_arguments(config: TrainConfig, out: Path) -> dict:
         # Several processes without a GPU (torchrun / accelerate on CPU): data parallel over gloo.
         values.setdefault("use_cpu", True)
         values.setdefault("ddp_backend", "gloo")
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and config.task in _MEAN_LOSS_TASKS:
+        # These heads average their loss themselves; transformers 5 still multiplies it by the number of processes
+        # when it counts tokens across devices: with two processes the logged loss and the gradients came out 2x.
+        values.setdefault("average_tokens_across_devices", False)
     if _cuda() and "bf16" not in values and "fp16" not in values:
         import torch
 

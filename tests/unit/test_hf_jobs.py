@@ -123,6 +123,7 @@ def test_cli_trains_on_two_emulated_nodes_and_pushes_the_result(emu, tmp_path):
     result = json.loads(done.stdout)
     assert result["stages"] == ["COMPLETED", "COMPLETED"] and result["repo_id"] == "alice/two-nodes"
     assert result["steps"] == 7  # each node did half of the 13 single-node steps
+    assert result["metrics"]["loss"] < 1.0  # near ln 2 for a random two-class head: not doubled by two processes
     assert "[100%] Done" in done.stderr and "loss=" in done.stderr  # progress and metrics as they came
     files = HfApi(endpoint=emu.url, token=ALICE).list_repo_files("alice/two-nodes")
     assert {"model.safetensors", "config.json", "README.md", "metrics.json"} <= set(files)
