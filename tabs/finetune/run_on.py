@@ -84,3 +84,30 @@ def outputs(manager, record, owner: str, token: str | None) -> dict | None:
 
 def is_training(record) -> bool:
     return record.kind in ("train", remote_jobs.KIND)
+
+
+def register_api(manager) -> None:
+    """/hf_jobs_hardware and /train_on_hf_jobs: the same as the form's "Run on: Hugging Face Jobs"."""
+    from services.training.config import TrainConfig
+    from tabs.session import owner_of
+
+    @friendly
+    def hf_jobs_hardware(request: gr.Request, oauth: gr.OAuthToken | None = None) -> list[dict]:
+        """Hugging Face Jobs hardware, cheapest first: [{flavor, label}] (the label has the price per hour). Uses
+        your token (sign in, or HF_TOKEN where the app runs on your own machine)."""
+        return [{"flavor": name, "label": label}
+                for label, name in remote_jobs.hardware_choices(oauth.token if oauth else None)]  # fmt: skip
+
+    @friendly
+    def train_on_hf_jobs(config: str, name: str, flavor: str, nodes: int, timeout: str, request: gr.Request,
+                         profile: gr.OAuthProfile | None, oauth: gr.OAuthToken | None = None) -> str:  # fmt: skip
+        """Start a Fine-tune or LoRA training (its job.yaml as text) on Hugging Face Jobs: `nodes` machines of
+        `flavor` for at most `timeout` (30m, 2h, ...). The result goes to push_to_hub.repo_id (default: your
+        account / `name`, private) and is listed under its Hub id. Returns the app job id: follow it with /job."""
+        owner = owner_of(request, profile)
+        parsed = TrainConfig.from_yaml_text(config or "")
+        return remote_jobs.start(manager, owner, parsed, name, oauth.token if oauth else None, flavor,
+                                 int(nodes or 1), timeout or None)  # fmt: skip
+
+    gr.api(hf_jobs_hardware, api_name="hf_jobs_hardware")
+    gr.api(train_on_hf_jobs, api_name="train_on_hf_jobs")

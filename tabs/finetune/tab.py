@@ -353,6 +353,7 @@ def _api(manager: JobManager) -> None:
     gr.api(analyze_dataset, api_name="analyze_dataset")
     gr.api(finetune, api_name="finetune")
     gr.api(finetune_result, api_name="finetune_result")
+    run_on_block.register_api(manager)
 
 
 __all__ = ["TASKS", "FinetuneTab", "build"]

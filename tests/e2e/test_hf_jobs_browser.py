@@ -17,6 +17,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import yaml
 from huggingface_hub import HfApi
 
 from tests.e2e.conftest import chromium_page
@@ -111,3 +112,35 @@ def test_a_training_runs_on_hugging_face_jobs_and_reports_like_a_local_one(app_o
     jobs = list(app_on_emulated_hub["emulator"].state.jobs_state.jobs.values())
     assert jobs and all(j.stage == "COMPLETED" for j in jobs)
     assert ALICE not in app_on_emulated_hub["log"].read_text()  # the token is never logged
+
+
+def test_the_api_lists_the_hardware_and_trains_on_two_nodes(app_on_emulated_hub):
+    """/hf_jobs_hardware and /train_on_hf_jobs through gradio_client, followed with /job to the pushed model."""
+    from gradio_client import Client
+
+    client = Client(app_on_emulated_hub["url"], verbose=False)
+    hardware = client.predict(api_name="/hf_jobs_hardware")
+    assert hardware[0]["flavor"] == "cpu-basic" and "$" in hardware[0]["label"]
+    config = yaml.safe_dump({
+        "task": "text-classification", "model": "alice/tiny-bert",
+        "dataset": {"source": "samples/sentiment", "text_column": "text", "label_column": "label",
+                    "eval_split": 0.2},
+        "max_length": 16, "training": {"num_train_epochs": 0.1, "per_device_train_batch_size": 8},
+    })  # fmt: skip
+    job_id = client.predict(config, "api-two-nodes", "a10g-small", 2, "30m", api_name="/train_on_hf_jobs")
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        job = client.predict(job_id, api_name="/job")
+        if job["status"] in ("succeeded", "failed", "cancelled"):
+            break
+        time.sleep(2)
+    assert job["status"] == "succeeded", job
+    assert job["result"]["repo_id"] == "alice/api-two-nodes" and job["result"]["stages"] == ["COMPLETED"] * 2
+    listed = {m["id"]: m for m in client.predict("text-classification", api_name="/models")}
+    assert listed["alice/api-two-nodes"]["source"] == "hub" and listed["alice/api-two-nodes"]["available"]
+    try:
+        client.predict(config, "x", "a20g-huge", 1, "30m", api_name="/train_on_hf_jobs")
+    except Exception as err:
+        assert "is not a Hugging Face Jobs hardware flavor" in str(err)
+    else:
+        raise AssertionError("an unknown flavor was accepted")
