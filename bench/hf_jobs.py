@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ALICE = "hf_write_alice_token"
 
 
-def _config(folder: Path, repo: str, epochs: float, rows: int) -> Path:
+def _config(folder: Path, repo: str, epochs: float, rows: int, lr: float = 5e-5) -> Path:
     source = "samples/sentiment"
     if rows:  # a shorter run for a quick look: the first rows of the sample as an uploaded file
         import csv
@@ -51,7 +51,7 @@ def _config(folder: Path, repo: str, epochs: float, rows: int) -> Path:
         "task": "text-classification", "model": "all-minilm-l6-v2",
         "dataset": {"source": source, "text_column": "text", "label_column": "label", "eval_split": 0.2},
         "max_length": 64, "early_stopping_patience": None,
-        "training": {"num_train_epochs": epochs, "per_device_train_batch_size": 16, "learning_rate": 5e-5,
+        "training": {"num_train_epochs": epochs, "per_device_train_batch_size": 16, "learning_rate": lr,
                      "seed": 42, "logging_steps": 10},
         "output_dir": str(folder / f"out-{repo.split('/')[1]}"), "push_to_hub": {"repo_id": repo},
     }  # fmt: skip
@@ -75,6 +75,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--epochs", type=float, default=2)
     parser.add_argument("--rows", type=int, default=0, help="train on the first N rows only (0: the whole sample)")
+    parser.add_argument("--two-nodes-only", action="store_true", help="skip A and B")
+    parser.add_argument("--two-nodes-lr", type=float, default=5e-5, help="the two-node run's learning rate")
     args = parser.parse_args(argv)
 
     import huggingface_hub.constants as hf_constants
@@ -89,7 +91,7 @@ def main(argv: list[str] | None = None) -> dict:
                    PLAYGROUND_HOME=str(work / "home"))  # fmt: skip
         env["PLAYGROUND_JOBS_IMAGE"] = "hf.co/spaces/alice/hf-playground"
         local, remote, summaries = [], [], {}
-        for i in range(args.runs):
+        for i in range(0 if args.two_nodes_only else args.runs):
             a = _config(work, f"alice/local-{i}", args.epochs, args.rows)
             seconds, summaries["local"] = _run([sys.executable, "-m", "services", "train", str(a)], env)
             local.append(seconds)
@@ -98,7 +100,7 @@ def main(argv: list[str] | None = None) -> dict:
                                                  "--nodes", "1"], env)  # fmt: skip
             remote.append(seconds)
             print(f"run {i + 1}: local {local[-1]:.1f} s, remote {remote[-1]:.1f} s", file=sys.stderr)
-        c = _config(work, "alice/two-nodes", args.epochs, args.rows)
+        c = _config(work, "alice/two-nodes", args.epochs, args.rows, args.two_nodes_lr)
         two_seconds, summaries["two"] = _run([sys.executable, "-m", "services", "train", str(c), "--on", "hf-jobs",
                                               "--nodes", "2"], env)  # fmt: skip
 
@@ -106,17 +108,21 @@ def main(argv: list[str] | None = None) -> dict:
         metrics = summary.get("test_metrics") or summary.get("metrics") or {}
         return metrics.get("accuracy")
 
-    report = {
+    report: dict = {
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
         "runs": args.runs, "epochs": args.epochs, "rows": args.rows or "all",
-        "local_s": statistics.median(local), "remote_s": statistics.median(remote),
-        "overhead": statistics.median(remote) / statistics.median(local),
-        "local_runs_s": [round(s, 1) for s in local], "remote_runs_s": [round(s, 1) for s in remote],
-        "one_node": {"steps": summaries["remote"]["steps"], "test_accuracy": accuracy(summaries["remote"]),
-                     "local_test_accuracy": accuracy(summaries["local"])},
         "two_nodes": {"steps_per_node": summaries["two"]["steps"], "test_accuracy": accuracy(summaries["two"]),
-                      "seconds": round(two_seconds, 1), "stages": summaries["two"]["stages"]},
+                      "learning_rate": args.two_nodes_lr, "seconds": round(two_seconds, 1),
+                      "stages": summaries["two"]["stages"]},
     }  # fmt: skip
+    if local:
+        report.update({
+            "local_s": statistics.median(local), "remote_s": statistics.median(remote),
+            "overhead": statistics.median(remote) / statistics.median(local),
+            "local_runs_s": [round(s, 1) for s in local], "remote_runs_s": [round(s, 1) for s in remote],
+            "one_node": {"steps": summaries["remote"]["steps"], "test_accuracy": accuracy(summaries["remote"]),
+                         "local_test_accuracy": accuracy(summaries["local"])},
+        })  # fmt: skip
     print(json.dumps(report, indent=2))
     return report
 

@@ -1,4 +1,4 @@
-"""The only module that talks to the Hugging Face Hub (the only caller of `HfApi`).
+"""Talks to the Hugging Face Hub: with `services.hub.jobs` (Hugging Face Jobs), the only caller of `HfApi`.
 
 Reads: repo-id checks, the local HF cache, whether a model exists; every read degrades gracefully offline.
 Pushing: `push()` checks the folder (it exists, holds something, and holds no secrets such as a token file or an
