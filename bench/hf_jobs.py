@@ -14,7 +14,9 @@ B. Remote, one node: ``python -m services train job.yaml --on hf-jobs --nodes 1`
 Runs alternate A B A B ...; wall-clock seconds from start to exit, medians of `--runs` each, ratio B/A (goal
 <= 1.1x). Then C: two nodes (two processes over gloo, a rendezvous on localhost), once: each node's steps and the
 test accuracy against B's (goal: the same within 1 point). On this 2-core machine both nodes share the cores, so C
-is not faster; the measure is that the work splits and the model is as good.
+is not faster; the measure is that the work splits and the model is as good. A run on several nodes multiplies the
+configured learning rate by their number (each step sees one batch per node): at the single-machine rate two nodes
+ended 3.3 points behind (92.9% vs 96.3%).
 """
 
 from __future__ import annotations
@@ -76,7 +78,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--epochs", type=float, default=2)
     parser.add_argument("--rows", type=int, default=0, help="train on the first N rows only (0: the whole sample)")
     parser.add_argument("--two-nodes-only", action="store_true", help="skip A and B")
-    parser.add_argument("--two-nodes-lr", type=float, default=5e-5, help="the two-node run's learning rate")
+    parser.add_argument("--two-nodes-lr", type=float, default=5e-5,
+                        help="the two-node run's configured learning rate (scaled by the nodes)")  # fmt: skip
     args = parser.parse_args(argv)
 
     import huggingface_hub.constants as hf_constants
@@ -112,7 +115,7 @@ def main(argv: list[str] | None = None) -> dict:
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
         "runs": args.runs, "epochs": args.epochs, "rows": args.rows or "all",
         "two_nodes": {"steps_per_node": summaries["two"]["steps"], "test_accuracy": accuracy(summaries["two"]),
-                      "learning_rate": args.two_nodes_lr, "seconds": round(two_seconds, 1),
+                      "configured_learning_rate": args.two_nodes_lr, "seconds": round(two_seconds, 1),
                       "stages": summaries["two"]["stages"]},
     }  # fmt: skip
     if local:

@@ -49,6 +49,8 @@ def train_remote(args: argparse.Namespace) -> None:
     run = launch(config, _token(), args.flavor, args.nodes, args.timeout, args.owner)
     print(f"Started run {run.run_id} on Hugging Face Jobs: {run.nodes} x {run.flavor}, jobs {', '.join(run.jobs)}",
           file=sys.stderr, flush=True)  # fmt: skip
+    for note in run.notes:
+        print(f"Note: {note}", file=sys.stderr, flush=True)
     cancel = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: cancel.set())  # Ctrl-C: cancel the run, then report it
     print_json(follow(run, _token(), _Printer(), cancel=cancel))

@@ -136,7 +136,8 @@ def tasks_of(config: dict, base_tasks: tuple[str, ...]) -> tuple[str, ...]:
     if task_type not in TASK_TYPES:
         return base_tasks
     tasks = TASK_TYPES[task_type][1]
-    if task_type in ("CAUSAL_LM", "SEQ_2_SEQ_LM") and "text-generation" not in base_tasks:
+    # A Hub base not in the catalog has no known tasks (the Hub is not asked): the adapter's own type decides.
+    if task_type in ("CAUSAL_LM", "SEQ_2_SEQ_LM") and base_tasks and "text-generation" not in base_tasks:
         return ()
     return tasks
 

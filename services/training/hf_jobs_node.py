@@ -94,7 +94,8 @@ def main(repo: str, run_id: str, nodes: int, rank: int) -> int:
     events.progress(0.99, f"Pushing the result to {target['repo_id']}")
     from services.training.jobs import refresh_model_card
 
-    refresh_model_card(config.output_dir, target["repo_id"])  # the card's snippet loads from the new repo
+    if not (Path(config.output_dir) / "adapter_config.json").is_file():  # an adapter's card names no repo
+        refresh_model_card(config.output_dir, target["repo_id"])  # the card's snippet loads from the new repo
     try:
         pushed = push(
             Path(config.output_dir), target["repo_id"], private=bool(target.get("private", True)), token=token,

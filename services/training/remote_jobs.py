@@ -75,6 +75,8 @@ def _token(token: str | None) -> str:
 def _follow_job(ctx, run: Run, token: str, owner: str, seen: int = 0) -> dict:
     path = ctx.workdir / SEEN_FILE
     ctx.log(f"Following run {run.run_id} on Hugging Face Jobs: {run.nodes} node(s) of {run.flavor}")
+    for note in run.notes if not seen else []:
+        ctx.log(note)
     try:
         result = follow(run, token, ctx, cancel=ctx._cancel, seen=seen, detach=ctx._manager.closing,
                         on_seen=lambda n: path.write_text(json.dumps({"seen": n})))  # fmt: skip

@@ -71,7 +71,8 @@ def config(tmp_path: Path, repo: str, epochs: float = 1, **extra) -> dict:
             "eval_split": 0.2,
         },
         "max_length": 12,
-        "training": {"num_train_epochs": epochs, "per_device_train_batch_size": 4, "logging_steps": 1},
+        "training": {"num_train_epochs": epochs, "per_device_train_batch_size": 4, "logging_steps": 1,
+                     "learning_rate": 5e-5},
         "early_stopping_patience": None,
         "output_dir": str(tmp_path / "out"),
         "push_to_hub": {"repo_id": repo},
@@ -125,6 +126,11 @@ def test_cli_trains_on_two_emulated_nodes_and_pushes_the_result(emu, tmp_path):
     assert result["steps"] == 7  # each node did half of the 13 single-node steps
     assert result["metrics"]["loss"] < 1.0  # near ln 2 for a random two-class head: not doubled by two processes
     assert "[100%] Done" in done.stderr and "loss=" in done.stderr  # progress and metrics as they came
+    assert "Learning rate 5e-05 x 2 nodes = 0.0001" in done.stderr  # the global batch doubled: so did the rate
+    uploaded = HfApi(endpoint=emu.url, token=ALICE).hf_hub_download(
+        "alice/hf-playground-runs", f"runs/{result['run']}/job.yaml", repo_type="dataset"
+    )
+    assert yaml.safe_load(Path(uploaded).read_text())["training"]["learning_rate"] == 1e-4
     files = HfApi(endpoint=emu.url, token=ALICE).list_repo_files("alice/two-nodes")
     assert {"model.safetensors", "config.json", "README.md", "metrics.json"} <= set(files)
     card = HfApi(endpoint=emu.url, token=ALICE).hf_hub_download("alice/two-nodes", "README.md")
@@ -256,3 +262,43 @@ def test_the_app_refuses_what_a_job_cannot_run(online, manager, tmp_path, tiny_m
 def test_the_space_asks_visitors_for_the_jobs_permission():
     meta = yaml.safe_load((ROOT / "README.md").read_text(encoding="utf-8").split("---")[1])
     assert "jobs" in meta["hf_oauth_scopes"]  # a visitor's OAuth token can then start their runs
+
+
+def test_a_cancel_while_the_run_is_scheduled_stops_it_before_it_starts(online, manager, tmp_path):
+    from services.training import remote_jobs
+
+    owner = "anon:early-cancel"
+    online.state.jobs_state.faults["schedule_s"] = 30.0  # the Hub is still finding a machine
+    job_id = remote_jobs.start(manager, owner, config(tmp_path, "alice/never"), "never", ALICE, "a100-large")
+    manager.cancel(job_id, owner)
+    record = manager.wait(job_id, timeout=60)
+    assert record.status == "cancelled"
+    (remote,) = [online.state.jobs_state.jobs[j] for j in record.config["remote"]["jobs"]]
+    assert remote.stage == "CANCELED" and remote.started is None  # its command never ran
+
+
+def test_a_lora_chat_adapter_trained_remotely_runs_here_for_its_owner(online, manager, tmp_path, tiny_chat_model):
+    from services import pipelines
+    from services.models.catalog import resolve
+    from services.training import remote_jobs
+
+    api = HfApi(endpoint=online.url, token=ALICE)
+    api.create_repo("alice/tiny-chat", exist_ok=True)
+    api.upload_folder(folder_path=str(tiny_chat_model), repo_id="alice/tiny-chat")
+    owner = "anon:remote-lora"
+    chat = {
+        "task": "chat", "model": "alice/tiny-chat",
+        "dataset": {"source": "samples/chat-days", "eval_split": 0.1, "max_samples": 24},
+        "lora": {"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": "all-linear"}, "max_length": 64,
+        "training": {"max_steps": 3, "per_device_train_batch_size": 4, "logging_steps": 1, "seed": 0},
+        "output_dir": str(tmp_path / "out"),
+    }  # fmt: skip
+    job_id = remote_jobs.start(manager, owner, chat, "days-adapter", ALICE, "t4-small")  # pushed to alice/days-adapter
+    record = manager.wait(job_id, timeout=300)
+    assert record.status == "succeeded", (record.error, "\n".join(manager.logs(job_id, owner)[-30:]))
+    files = set(api.list_repo_files("alice/days-adapter"))
+    assert {"adapter_config.json", "adapter_model.safetensors"} <= files and "model.safetensors" not in files
+    assert resolve("alice/days-adapter", owner).source == "adapter"
+    out = pipelines.run("text-generation", "alice/days-adapter", [{"role": "user", "content": "Monday + 1?"}],
+                        owner=owner, max_new_tokens=4, do_sample=False)  # fmt: skip
+    assert isinstance(out[0]["generated_text"], list | str)
