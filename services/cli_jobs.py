@@ -19,20 +19,26 @@ import threading
 from services.cli_rag import print_json
 
 
+def _say(line: str) -> None:
+    """A line for the person at the terminal, on stderr (stdout keeps the final JSON)."""
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
 class _Printer:
     """The run's events as lines on stderr (stdout keeps the final JSON)."""
 
     def progress(self, fraction: float, message: str | None = None) -> None:
-        print(f"[{fraction:4.0%}] {message or ''}", file=sys.stderr, flush=True)
+        _say(f"[{fraction:4.0%}] {message or ''}")
 
     def log(self, line: str) -> None:
-        print(f"       {line}", file=sys.stderr, flush=True)
+        _say(f"       {line}")
 
     def metrics(self, values: dict, step: int | None = None) -> None:
         shown = ", ".join(f"{k}={v:.4g}" for k, v in values.items() if isinstance(v, int | float)
                           and not k.startswith("measured_"))  # fmt: skip
         if shown:
-            print(f"       step {step}: {shown}", file=sys.stderr, flush=True)
+            _say(f"       step {step}: {shown}")
 
 
 def _token() -> str:
@@ -47,10 +53,9 @@ def train_remote(args: argparse.Namespace) -> None:
 
     config = TrainConfig.from_yaml(args.config)
     run = launch(config, _token(), args.flavor, args.nodes, args.timeout, args.owner)
-    print(f"Started run {run.run_id} on Hugging Face Jobs: {run.nodes} x {run.flavor}, jobs {', '.join(run.jobs)}",
-          file=sys.stderr, flush=True)  # fmt: skip
+    _say(f"Started run {run.run_id} on Hugging Face Jobs: {run.nodes} x {run.flavor}, jobs {', '.join(run.jobs)}")
     for note in run.notes:
-        print(f"Note: {note}", file=sys.stderr, flush=True)
+        _say(f"Note: {note}")
     cancel = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: cancel.set())  # Ctrl-C: cancel the run, then report it
     print_json(follow(run, _token(), _Printer(), cancel=cancel))

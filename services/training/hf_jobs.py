@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-import socket
 import threading
 import time
 import uuid
@@ -103,10 +102,10 @@ def check(config: TrainConfig, owner: str | None, nodes: int, timeout: str | int
     return parse_timeout(timeout)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def rendezvous_port(run_id: str) -> int:
+    """Node 0's rendezvous port: any port works on a job's own machine; one per run keeps runs that share a machine
+    (the local emulator's) apart."""
+    return 20000 + int(run_id, 16) % 20000
 
 
 def launch(config: TrainConfig, token: str, flavor: str, nodes: int = 1, timeout: str | int | None = None,
@@ -141,7 +140,7 @@ def launch(config: TrainConfig, token: str, flavor: str, nodes: int = 1, timeout
     files["job.yaml"] = TrainConfig.from_dict(data).to_yaml().encode()
     hub_jobs.upload_run(token, run.runs_repo, run.run_id, files)
     group = f"playground-{run.run_id}" if nodes > 1 else None
-    port = str(_free_port())
+    port = str(rendezvous_port(run.run_id))
     try:
         for rank in range(nodes):
             command = ["python", "-m", "services", "hf-jobs-node", "--repo", run.runs_repo, "--run", run.run_id,
@@ -182,7 +181,7 @@ def follow(run: Run, token: str, sink, cancel: threading.Event | None = None, se
         threading.Thread(target=_cancel_when, args=(run, token, cancel, stop), daemon=True).start()
     result: dict = {}
     error: str | None = None
-    count, drops = 0, 0
+    drops = 0
     try:
         while True:
             count = 0

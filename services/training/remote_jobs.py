@@ -90,9 +90,9 @@ def _follow_job(ctx, run: Run, token: str, owner: str, seen: int = 0) -> dict:
 
     try:
         result["report"] = read_report(token, run.target, remote_results.local_dir(owner, run.target))
-        remote_results.remember(owner, run.target, (), f"Trained on Hugging Face Jobs ({run.flavor} x {run.nodes})")
-        tasks = resolve(run.target, owner).tasks
-        remote_results.remember(owner, run.target, tasks, f"Trained on Hugging Face Jobs ({run.flavor} x {run.nodes})")
+        description = f"Trained on Hugging Face Jobs ({run.flavor} x {run.nodes})"
+        remote_results.remember(owner, run.target, (), description)  # listed first: resolve then reads its copy
+        remote_results.remember(owner, run.target, resolve(run.target, owner).tasks, description)
     except PlaygroundError as err:  # the model is on the Hub; only the local copy failed
         ctx.log(f"The model is on the Hub, but downloading it here failed: {err}")
     return result
