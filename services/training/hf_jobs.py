@@ -180,48 +180,56 @@ def follow(run: Run, token: str, sink, cancel: threading.Event | None = None, se
     if cancel is not None:
         threading.Thread(target=_cancel_when, args=(run, token, cancel, stop), daemon=True).start()
     result: dict = {}
-    error: str | None = None
+    said: dict = {}  # the run's error event, if any
     drops = 0
+
+    def apply(lines) -> None:
+        nonlocal seen
+        count = 0
+        for line in lines:
+            if detach is not None and detach.is_set():
+                raise Detached()
+            count += 1
+            if count <= seen:
+                continue
+            seen = count
+            event = parse_event(line)
+            if event is None:
+                sink.log(line)
+                continue
+            kind = event["type"]
+            if kind == "progress":
+                sink.progress(float(event.get("fraction") or 0.0), event.get("message"))
+            elif kind == "metrics" and isinstance(event.get("values"), dict):
+                sink.metrics(event["values"], event.get("step"))
+            elif kind == "log":
+                sink.log(str(event.get("line", "")))
+            elif kind == "result" and isinstance(event.get("values"), dict):
+                result.update(event["values"])
+            elif kind == "error":
+                said["error"] = str(event.get("message", ""))
+            if on_seen is not None:
+                on_seen(seen)
+
     try:
         while True:
-            count = 0
             try:
-                for line in hub_jobs.log_lines(token, run.jobs[0]):
-                    if detach is not None and detach.is_set():
-                        raise Detached()
-                    count += 1
-                    if count <= seen:
-                        continue
-                    seen = count
-                    event = parse_event(line)
-                    if event is None:
-                        sink.log(line)
-                        continue
-                    kind = event["type"]
-                    if kind == "progress":
-                        sink.progress(float(event.get("fraction") or 0.0), event.get("message"))
-                    elif kind == "metrics" and isinstance(event.get("values"), dict):
-                        sink.metrics(event["values"], event.get("step"))
-                    elif kind == "log":
-                        sink.log(str(event.get("line", "")))
-                    elif kind == "result" and isinstance(event.get("values"), dict):
-                        result.update(event["values"])
-                    elif kind == "error":
-                        error = str(event.get("message", ""))
-                    if on_seen is not None:
-                        on_seen(seen)
+                apply(hub_jobs.log_lines(token, run.jobs[0]))
             except JobsError:
                 drops += 1
                 if drops > 5:
                     raise
-            lead_stage = hub_jobs.stage(token, run.jobs[0])[0]
-            if lead_stage in hub_jobs.TERMINAL:
+            if hub_jobs.stage(token, run.jobs[0])[0] in hub_jobs.TERMINAL:
                 break
             sink.log("The log stream of the run was cut: following it again from where it stopped")
             time.sleep(min(10.0, 0.5 * 2**drops))
+        # A stream cut just as the job ended is not reopened by huggingface_hub: read the whole log once more.
+        with contextlib.suppress(JobsError):
+            apply(hub_jobs.log_lines(token, run.jobs[0], follow=False))
         stages = [hub_jobs.wait_terminal(token, job_id) for job_id in run.jobs]
     finally:
         stop.set()
+    error = said.get("error")
     return _outcome(run, token, stages, result, error, cancel)
 
 

@@ -96,7 +96,10 @@ def test_the_emulator_runs_follows_and_cancels_jobs_through_hfapi(emu):
     api = HfApi(endpoint=emu.url, token=ALICE)
     flavors = {h.name: h for h in api.list_jobs_hardware()}
     assert flavors["a10g-small"].accelerator.model == "A10G" and flavors["cpu-basic"].unit_label == "minute"
-    code = "import os\nfor i in range(6): print('line', i, os.environ['MY_SECRET'] == 's3cret', flush=True)"
+    code = (  # still running when the stream breaks, so the client follows again
+        "import os, time\nfor i in range(6):\n"
+        "    print('line', i, os.environ['MY_SECRET'] == 's3cret', flush=True)\n    time.sleep(0.3)"
+    )
     job = api.run_job(image="python:3.11", command=["python", "-c", code], secrets={"MY_SECRET": "s3cret"})
     emu.state.jobs_state.faults["drop_logs_after"] = 3  # the stream breaks once: the client follows again
     lines = list(api.fetch_job_logs(job_id=job.id, follow=True))
