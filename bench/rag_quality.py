@@ -2,7 +2,7 @@
 retrieval, answers, citations and declining, for each answering model, and their speed.
 
     python -m bench.rag_quality [--model M ...] [--chunk-size 160] [--overlap 32] [--top-k 4] [--sentences 6]
-                                [--bonus 0.5] [--number-bonus 0.1] [--contrast 0] [--oracle] [--no-answers]
+                                [--bonus 0.5] [--number-bonus 0.1] [--focus 4] [--contrast 0] [--oracle] [--no-answers]
                                 [--speed-runs 12] [--limit N] [-v]
 
 Retrieval: the question's document among the top 3 citations (goal 100%). Answers: one of the question's `accept`
@@ -145,9 +145,11 @@ def main() -> None:
     parser.add_argument("--top-k", type=int, default=4)
     parser.add_argument("--style", choices=["chat", "plain"], default="chat")
     parser.add_argument("--example", action="store_true", help="show the model one worked question first")
-    parser.add_argument("--order", choices=["source", "relevance"], default="source")
+    parser.add_argument("--order", choices=["source", "relevance"], default=None, help="default: RAG chat's")
     parser.add_argument("--sentences", type=int, default=6, help="sentences shown to the model (over all passages)")
     parser.add_argument("--bonus", type=float, default=0.5, help="weight of the question's (rare) words in a sentence")
+    parser.add_argument("--focus", type=float, default=None, help="weight of the question without its "
+                        "names (default: RAG chat's)")  # fmt: skip
     parser.add_argument("--number-bonus", type=float, default=0.1, help="for a number, when the question asks for one")
     parser.add_argument("--weight", type=float, default=0.5)
     parser.add_argument("--contrast", type=float, default=0.0, help="context-aware decoding strength (0: off)")
@@ -161,8 +163,10 @@ def main() -> None:
     from services.rag import answer as rag
 
     rag.PROMPT_SENTENCES, rag.WORD_BONUS, rag.PROMPT_STYLE = args.sentences, args.bonus, args.style
-    rag.PROMPT_EXAMPLE, rag.PROMPT_ORDER, rag.NUMBER_BONUS = args.example, args.order, args.number_bonus
+    rag.PROMPT_EXAMPLE, rag.NUMBER_BONUS = args.example, args.number_bonus
+    rag.PROMPT_ORDER = args.order or rag.PROMPT_ORDER
     rag.CONTRAST = args.contrast
+    rag.FOCUS_WEIGHT = rag.FOCUS_WEIGHT if args.focus is None else args.focus
     models = list(dict.fromkeys(args.model or [rag.ANSWER_MODEL]))
     with tempfile.TemporaryDirectory() as home:
         os.environ.setdefault("PLAYGROUND_HOME", home)

@@ -270,10 +270,16 @@ def make_split(split: str, words: list[str], seed: int = SEED) -> Split:
     return Split(rows, meta, set().union(*(c.names for c in cards)))
 
 
-def build(seed: int = SEED) -> dict[str, Split]:
-    """Both splits; the invented words are dealt out once, so no name of the test split is in the train split."""
+def build_words(seed: int = SEED) -> list[str]:
+    """Every invented name word, shuffled once: the first two thirds are the train split's, the rest the test's."""
     words = sorted({start + end for start in STARTS.split() for end in ENDS.split()})
     random.Random(seed).shuffle(words)
+    return words
+
+
+def build(seed: int = SEED) -> dict[str, Split]:
+    """Both splits; the invented words are dealt out once, so no name of the test split is in the train split."""
+    words = build_words(seed)
     half = len(words) * 2 // 3
     return {"train": make_split("train", words[:half], seed), "test": make_split("test", words[half:], seed)}
 

@@ -43,7 +43,7 @@ from services.rag.ingest import (  # noqa: F401  (re-exported: services.rag.answ
     stage,
 )
 from services.rag.store import DEMO, Collection, CollectionError
-from services.rag.text import NOT_FOUND, plain, tidy
+from services.rag.text import NOT_FOUND, focus_of, plain, tidy
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +69,12 @@ EXAMPLE = [
 CONTRAST = 0.0
 WORD_BONUS = 0.5
 NUMBER_BONUS = 0.1
+# Weight of the cosine between a sentence and the question without its names ("What colour is the dial of
+# Tanner's Clock?" -> "What colour is the dial of?"): the name makes the page's opening sentence look like the answer
+# to every question about it; what the question asks about says which sentence answers it. The answer's sentence
+# ranked first: 23 -> 37 of 48 (weight 4, bench/rag_quality.py --focus 4). Off by default: the plain model's answers
+# did not gain from it (58% facts with the relevance order, 48% with the source order; bench/RESULTS.md).
+FOCUS_WEIGHT = 0.0
 _NUMBER_QUESTION = re.compile(
     r"\b(how (many|much|long|tall|high|far|old|big|heavy|wide|deep)|when|what year|which year|what date|"
     r"how often|greatest|largest|smallest|maximum|minimum|capacity|population)\b",
@@ -225,14 +231,18 @@ def _select_sentences(hits: list[Hit], query: np.ndarray, model: str, question: 
     A sentence's score is its cosine with the question, plus WORD_BONUS times the share of the question's words it
     holds, each word weighted by how rare it is among these sentences (the name every sentence repeats says little;
     "dial" or "burrs" says which sentence answers), plus NUMBER_BONUS for a sentence with a number when the question
-    asks how many, how long or when. Measured in bench/rag_quality.py (the answer's sentence among the 3 best:
-    83% -> 92%)."""
+    asks how many, how long or when, plus FOCUS_WEIGHT times its cosine with the question's focus (`focus_of`).
+    Measured in bench/rag_quality.py (the answer's sentence among the 3 best: 83% -> 92%; first: 48% -> 77%)."""
     # Headings are context, not answers: they are left out here (the passage's heading prefixes its sentences).
     pieces = [(i, h.text[a:b]) for i, h in enumerate(hits) for a, b in sentences(h.text) if h.text[a] != "#"]
     if not pieces:
         return
     contexts = [_embedding_text(text, hits[i].heading) for i, text in pieces]
-    scores = embed(contexts, model) @ query
+    focus = focus_of(question) if FOCUS_WEIGHT else ""
+    vectors = embed([*contexts, focus] if focus else contexts, model)
+    scores = vectors[: len(pieces)] @ query
+    if focus:
+        scores = scores + FOCUS_WEIGHT * (vectors[: len(pieces)] @ vectors[-1])
     asked = {_stem(w) for w in rag_index.words(question)}
     held = [{_stem(w) for w in rag_index.words(text)} for _, text in pieces]
     rarity = {w: float(np.log((len(pieces) + 1) / (sum(w in h for h in held) + 0.5))) for w in asked}

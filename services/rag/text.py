@@ -38,3 +38,22 @@ def tidy(answer: str, hits: list) -> str:  # hits: services.rag.answer.Hit (thei
     if hits and max(overlap) > 0:
         answer += f" [{int(np.argmax(overlap)) + 1}]"
     return answer
+
+
+# Words of a question that stay in its focus even when capitalised, and that do not count as what it asks about.
+_QUESTION_WORD_LIST = (
+    "what which who whom whose when where why how in on at is are was were does do did can could the a an of for "
+    "to from by with if and or"
+)
+_QUESTION_WORDS = frozenset(_QUESTION_WORD_LIST.split())
+
+
+def focus_of(question: str) -> str:
+    """The question without its names (capitalised words after its first), or "" when it has none or too little
+    is left: what it asks about the subject, not the subject itself."""
+    words = question.strip().rstrip("?").split()
+    kept = [w for i, w in enumerate(words) if i == 0 or not w[:1].isupper() or w.lower() in _QUESTION_WORDS]
+    asked = [w for w in kept if w.lower().strip(",.;:'\"") not in _QUESTION_WORDS]
+    if len(kept) == len(words) or not asked:
+        return ""
+    return " ".join(kept) + "?"
