@@ -6,14 +6,13 @@ first tokens, the attention was switched to eager) go to stderr, so stdout stays
 from __future__ import annotations
 
 import argparse
-import sys
 
-from services.cli_rag import print_json
+from services.cli_rag import print_json, say
 
 
 def _notices(notices: list[str]) -> None:
     for notice in notices:
-        print(f"Note: {notice}", file=sys.stderr)
+        say(f"Note: {notice}")
 
 
 def cmd_inspect(args: argparse.Namespace) -> None:

@@ -17,12 +17,7 @@ import sys
 import threading
 
 from services.cli_rag import print_json
-
-
-def _say(line: str) -> None:
-    """A line for the person at the terminal, on stderr (stdout keeps the final JSON)."""
-    sys.stderr.write(line + "\n")
-    sys.stderr.flush()
+from services.cli_rag import say as _say
 
 
 class _Printer:

@@ -16,6 +16,12 @@ def print_json(data) -> None:
     sys.stdout.write("\n")
 
 
+def say(line: str) -> None:
+    """A line for the person at the terminal, on stderr (stdout keeps the command's JSON)."""
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
 def cmd_rag(args: argparse.Namespace) -> None:
     from services.jobs.events import EventWriter
     from services.rag import answer as rag
