@@ -1,0 +1,134 @@
+"""Training rows for RAG chat's answering model from hand-written pages, asked through RAG chat itself (issue 17, v6).
+
+    .venv/bin/python tools/make_grounded_prose.py --out DIR [--sources tools/grounded_prose]
+
+tools/grounded_prose/docs holds 32 invented encyclopedic Markdown pages written by hand for this project, in four
+groups (a- to d-) of eight subjects, none of bench/rag_eval's (checked by tests/unit/test_grounded_prose.py), and
+tools/grounded_prose/qa/<page>.jsonl their questions (10 a page, of every kind, and 3 the page does not answer):
+`span` the words of the page that answer it (verbatim), `answer` a short sentence holding the span; `span` null
+for a question about the page's subject that the page does not answer.
+Each question is retrieved from a collection of pages and put in `services.rag.answer.build_prompt` exactly as RAG
+chat sends it; the answer is the question's sentence with the number of the source whose shown sentences hold the
+span ("The tower was rebuilt in 1879 [2]."), or NOT_FOUND when the prompt does not hold it. Some answerable
+questions are also asked with their page's passages taken out of the hits, answered NOT_FOUND, so the model learns
+to decline when the sources are about something near. Each question is asked twice: among all the split's pages,
+and among the pages of its own group (another set of distractors). Questions below RAG chat's relevance floor are
+left out (RAG chat would not send them to the model). One page of each group is held out as the test split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+SEED = 17
+DECLINE_SHARE = 0.15  # answerable questions also asked without their page's passages
+
+
+def _load(sources: Path) -> dict[str, list[dict]]:
+    out = {}
+    for path in sorted((sources / "qa").glob("*.jsonl")):
+        if (sources / "docs" / f"{path.stem}.md").exists():
+            lines = path.read_text(encoding="utf-8").splitlines()
+            out[path.stem] = [json.loads(line) for line in lines if line.strip()]
+    return out
+
+
+def _holder(hits: list, source: str, span: str) -> int | None:
+    """The number of the first hit from `source` whose shown sentences hold `span`."""
+    from services.rag.answer import shown
+
+    pattern = re.compile(rf"(?<![\w]){re.escape(span)}(?![\w])")
+    for n, (hit, texts) in enumerate(zip(hits, shown(hits), strict=True), 1):
+        if hit.source == source and pattern.search(" ".join(texts)):
+            return n
+    return None
+
+
+def _cited(answer: str, number: int) -> str:
+    return f"{answer.strip().rstrip('.')} [{number}]."
+
+
+def _ask(collection: str, owner: str, slug: str, qa: dict, rng: random.Random) -> list[dict]:
+    from services.rag import answer as rag
+
+    question = qa["question"].strip()
+    rows = []
+    hits = rag.retrieve(collection, question, owner, top_k=8)
+    top = hits[:4]
+    rag._select_sentences(top, rag.embed([question], rag.EMBEDDER)[0], rag.EMBEDDER, question)
+    if rag.relevant(top):
+        number = _holder(top, f"{slug}.md", qa["span"]) if qa.get("span") else None
+        answer = _cited(qa["answer"], number) if number else rag.NOT_FOUND
+        rows.append({"messages": [*rag.build_prompt(question, top), {"role": "assistant", "content": answer}]})
+    if qa.get("span") and rng.random() < DECLINE_SHARE:
+        others = [h for h in hits if h.source != f"{slug}.md"][:4]
+        if others and rag.relevant(others):
+            rag._select_sentences(others, rag.embed([question], rag.EMBEDDER)[0], rag.EMBEDDER, question)
+            if _holder(others, f"{slug}.md", qa["span"]) is None:
+                rows.append({"messages": [*rag.build_prompt(question, others),
+                                          {"role": "assistant", "content": rag.NOT_FOUND}]})  # fmt: skip
+    return rows
+
+
+def make_split(sources: Path, slugs: list[str], qas: dict, name: str, rng: random.Random) -> list[dict]:
+    from services.rag import answer as rag
+
+    groups: dict[str, list[str]] = {}
+    for slug in slugs:
+        groups.setdefault(slug.split("-")[0], []).append(slug)
+    collections = {f"{name}-all": slugs} | ({f"{name}-{g}": s for g, s in groups.items()} if name == "train" else {})
+    rows = []
+    for collection, members in collections.items():
+        owner = f"grounded-prose-{collection}"
+        rag.ingest(collection, [sources / "docs" / f"{s}.md" for s in members], owner)
+        for slug in members:
+            for qa in qas[slug]:
+                rows += _ask(collection, owner, slug, qa, rng)
+    rng.shuffle(rows)
+    return rows
+
+
+def write(sources: Path, out: Path, seed: int = SEED) -> list[Path]:
+    qas = _load(sources)
+    rng = random.Random(seed)
+    groups: dict[str, list[str]] = {}
+    for slug in qas:
+        groups.setdefault(slug.split("-")[0], []).append(slug)
+    test = sorted(rng.choice(members) for members in groups.values())
+    train = sorted(s for s in qas if s not in test)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["PLAYGROUND_HOME"] = str(Path(tmp) / "home")
+        for name, slugs in (("train", train), ("test", test)):
+            rows = make_split(sources, slugs, qas, name, random.Random(f"{seed}-{name}"))
+            path = out / f"{name}.jsonl"
+            path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+            paths.append(path)
+    return paths
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sources", type=Path, default=ROOT / "tools" / "grounded_prose")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    for path in write(args.sources, args.out):
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+        declined = sum(r["messages"][-1]["content"].startswith("The documents do not say") for r in rows)
+        sys.stderr.write(f"{path}: {len(rows)} rows, {declined} answered 'the documents do not say'\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
