@@ -58,6 +58,14 @@ def _holder(hits: list, source: str, span: str) -> int | None:
     return None
 
 
+def _groups(slugs) -> dict[str, list[str]]:
+    """The pages of each group (the slug's prefix: a, b, c, d)."""
+    groups: dict[str, list[str]] = {}
+    for slug in slugs:
+        groups.setdefault(slug.split("-")[0], []).append(slug)
+    return groups
+
+
 def _cited(answer: str, number: int) -> str:
     return f"{answer.strip().rstrip('.')} [{number}]."
 
@@ -69,7 +77,8 @@ def _ask(collection: str, owner: str, slug: str, qa: dict, rng: random.Random) -
     rows = []
     hits = rag.retrieve(collection, question, owner, top_k=8)
     top = hits[:4]
-    rag._select_sentences(top, rag.embed([question], rag.EMBEDDER)[0], rag.EMBEDDER, question)
+    query = rag.embed([question], rag.EMBEDDER)[0]  # sentences are scored again among the four the prompt reads
+    rag._select_sentences(top, query, rag.EMBEDDER, question)
     if rag.relevant(top):
         number = _holder(top, f"{slug}.md", qa["span"]) if qa.get("span") else None
         answer = _cited(qa["answer"], number) if number else rag.NOT_FOUND
@@ -77,7 +86,7 @@ def _ask(collection: str, owner: str, slug: str, qa: dict, rng: random.Random) -
     if qa.get("span") and rng.random() < DECLINE_SHARE:
         others = [h for h in hits if h.source != f"{slug}.md"][:4]
         if others and rag.relevant(others):
-            rag._select_sentences(others, rag.embed([question], rag.EMBEDDER)[0], rag.EMBEDDER, question)
+            rag._select_sentences(others, query, rag.EMBEDDER, question)
             if _holder(others, f"{slug}.md", qa["span"]) is None:
                 rows.append({"messages": [*rag.build_prompt(question, others),
                                           {"role": "assistant", "content": rag.NOT_FOUND}]})  # fmt: skip
@@ -87,10 +96,8 @@ def _ask(collection: str, owner: str, slug: str, qa: dict, rng: random.Random) -
 def make_split(sources: Path, slugs: list[str], qas: dict, name: str, rng: random.Random) -> list[dict]:
     from services.rag import answer as rag
 
-    groups: dict[str, list[str]] = {}
-    for slug in slugs:
-        groups.setdefault(slug.split("-")[0], []).append(slug)
-    collections = {f"{name}-all": slugs} | ({f"{name}-{g}": s for g, s in groups.items()} if name == "train" else {})
+    groups = _groups(slugs) if name == "train" else {}
+    collections = {f"{name}-all": slugs} | {f"{name}-{g}": s for g, s in groups.items()}
     rows = []
     for collection, members in collections.items():
         owner = f"grounded-prose-{collection}"
@@ -105,10 +112,7 @@ def make_split(sources: Path, slugs: list[str], qas: dict, name: str, rng: rando
 def write(sources: Path, out: Path, seed: int = SEED) -> list[Path]:
     qas = _load(sources)
     rng = random.Random(seed)
-    groups: dict[str, list[str]] = {}
-    for slug in qas:
-        groups.setdefault(slug.split("-")[0], []).append(slug)
-    test = sorted(rng.choice(members) for members in groups.values())
+    test = sorted(rng.choice(members) for members in _groups(qas).values())
     train = sorted(s for s in qas if s not in test)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
