@@ -263,11 +263,17 @@ def peft_config(folder: Path, model_id: str) -> Any:
     return PeftConfig.from_peft_type(**raw)
 
 
+def _quantized(model: Any) -> bool:
+    return bool(getattr(model, "is_quantized", False) or getattr(model, "is_loaded_in_4bit", False)
+                or getattr(model, "is_loaded_in_8bit", False))  # fmt: skip
+
+
 def attach(model: Any, resolved: ResolvedModel) -> tuple[Any, Any]:
     """Put the adapter on a freshly loaded base: (the transformers model with the adapter active, the PeftModel).
 
-    The first is what the pipelines run (a plain transformers model, its LoRA layers inside); the second can
-    switch the adapter off (`with peft_model.disable_adapter():`) to show the base on the same weights.
+    The first is what the pipelines run (a plain transformers model, its LoRA layers inside, merged into the base's
+    weights for a chat model); the second can switch the adapter off (`with peft_model.disable_adapter():`) to show
+    the base on the same weights.
     """
     from peft import PeftModel
 
@@ -283,6 +289,10 @@ def attach(model: Any, resolved: ResolvedModel) -> tuple[Any, Any]:
             "differ): it was trained on another model."
         ) from err
     peft_model.eval()
+    if str(getattr(config, "task_type", "")) in ("CAUSAL_LM", "TaskType.CAUSAL_LM") and not _quantized(model):
+        # Generation runs as fast as the base's (bench/rag_quality.py speed); switching the adapter off to compare
+        # (services.training.compare) unmerges the layers again, so the base is shown exactly.
+        peft_model.merge_adapter()
     inner = peft_model.get_base_model()
     inner.config.architectures = [type(inner).__name__]
     return inner, peft_model

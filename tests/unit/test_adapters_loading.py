@@ -104,13 +104,17 @@ def test_the_adapter_changes_the_model_and_can_be_switched_off(fresh_cache, adap
     base = loading.load(str(tiny_models["gpt2"]), "text-generation")
     assert loaded.model is not base.model, "the adapter never writes into the cached base"
     ids = torch.tensor([[5, 6, 7, 8]])
+    lora_layers = [m for m in loaded.model.modules() if hasattr(m, "lora_A")]
+    assert lora_layers and all(m.merged for m in lora_layers), "a chat adapter runs merged, as fast as its base"
     with torch.no_grad():
         adapted = loaded.model(ids).logits
         with loaded.extras["peft"].disable_adapter():
             switched_off = loaded.model(ids).logits
         plain = base.model(ids).logits
+        again = loaded.model(ids).logits  # switched back on (unmerged now): the same adapter
     assert (adapted - plain).abs().max() > 1e-3
     assert torch.allclose(switched_off, plain, atol=1e-5)
+    assert torch.allclose(again, adapted, atol=1e-4)
     assert loaded.tokenizer.chat_template == CHAT_TEMPLATE, "the adapter's own tokenizer, chat template included"
 
 
