@@ -2,8 +2,8 @@
 retrieval, answers, citations and declining, for each answering model, and their speed.
 
     python -m bench.rag_quality [--model M ...] [--chunk-size 160] [--overlap 32] [--top-k 4] [--sentences 6]
-                                [--bonus 0.5] [--number-bonus 0.1] [--focus 4] [--contrast 0] [--oracle] [--no-answers]
-                                [--speed-runs 12] [--limit N] [-v]
+                                [--bonus 0.5] [--number-bonus 0.1] [--focus 4] [--contrast 0.5]
+                                [--oracle] [--no-answers] [--speed-runs 12] [--limit N] [-v]
 
 Retrieval: the question's document among the top 3 citations (goal 100%). Answers: one of the question's `accept`
 strings in the answer (issue 17's goal: >= 80%). Citations: of the right answers, those whose
@@ -11,7 +11,9 @@ cited passage holds the fact (goal >= 90%). Outside: the questions of rag_eval/o
 documents' subjects, a fact they do not give; "off": about nothing in them) answered "the documents do not say"
 (goal >= 90%). Speed: time to first token and tokens/s of each model on the same questions, alternated, medians;
 each model's ratio to the first one's (goal <= 1.1x for an adapter against its base). By default: RAG chat's
-default answering model alone; `--model A --model B` compares two in one run.
+default answering model alone; `--model A --model B` compares two in one run. A model reads the sources as RAG chat
+has it read them (services.rag.reading: the packaged SmolLM2 one sentence at a time, others six together);
+`M@together` or `M@one-by-one` has it read them the other way, so `--model M@together --model M` compares the two.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 EVAL = ROOT / "bench" / "rag_eval"
+CONTRAST: float | None = None  # --contrast: the same for every model (None: RAG chat's default for its reading)
 
 
 def evaluate(chunk_size: int, overlap: int, top_k: int, sentences: int, full: bool, answers: bool, limit: int | None,
@@ -49,24 +52,28 @@ def evaluate(chunk_size: int, overlap: int, top_k: int, sentences: int, full: bo
                 h.scored = [(o, s + 100.0 * _holds(t, asked), t) for o, s, t in h.scored]
 
         rag._select_sentences = only_the_answer
+    model, options = _variant(model)
+    one_by_one = options.get("one_by_one", rag.reading.reads_one_by_one(model or rag.ANSWER_MODEL))
+    focus = rag.reading.FOCUS_WEIGHT if one_by_one else None
     for q in questions:
         asked.clear()
         asked.update(q)
-        hits = rag.retrieve("eval", q["question"], owner, top_k=top_k, hybrid_weight=weight)
+        hits = rag.retrieve("eval", q["question"], owner, top_k=top_k, hybrid_weight=weight, focus=focus)
         top3 = [h.source for h in hits[:3]]
         found += q["document"] in top3
         best = max((s for h in hits for s in h.scored), key=lambda s: s[1], default=(0, 0.0, ""))
         first += _holds(best[2], q)
-        in_prompt += _holds(rag.build_prompt(q["question"], hits)[-1]["content"], q)
+        read = [t for _, _, _, t in rag._ranked(hits, rag.reading.READ_AT_MOST)] if one_by_one else []
+        in_prompt += _holds(" ".join(read) or rag.build_prompt(q["question"], hits)[-1]["content"], q)
         if answers:
-            result = rag.ask("eval", q["question"], owner, top_k=top_k, hybrid_weight=weight, model=model)
+            result = rag.ask("eval", q["question"], owner, top_k=top_k, hybrid_weight=weight, model=model, **options)
             ok = _holds(result["answer"], q)
             right += ok
             cited_right += ok and _cites_the_fact(result, q)
             if verbose and not ok:
                 print(f"  ✗ {q['question']} -> {result['answer']!r} (want {q['answer']}; top {top3})")
     n = len(questions)
-    outside = _outside(owner, top_k, weight, model, verbose) if answers else None
+    outside = _outside(owner, top_k, weight, model, options, verbose) if answers else None
     return {"retrieval": found / n, "answers": right / n if answers else None, "n": n, "first": first / n,
             "in_prompt": in_prompt / n, "cited": cited_right / right if right else None, "outside": outside,
             "seconds": time.perf_counter() - started}  # fmt: skip
@@ -84,13 +91,23 @@ def _cites_the_fact(result: dict, q: dict) -> bool:
                for n in cited if 1 <= n <= len(hits))  # fmt: skip
 
 
-def _outside(owner: str, top_k: int, weight: float, model: str | None, verbose: bool) -> dict:
+def _variant(entry: str | None) -> tuple[str | None, dict]:
+    """`model@together` or `model@one-by-one`: the model, read that way; a bare model id reads as RAG chat has it."""
+    model, _, reading = (entry or "").partition("@")
+    options = {"one_by_one": reading == "one-by-one"} if reading in ("together", "one-by-one") else {}
+    if CONTRAST is not None:
+        options["contrast"] = CONTRAST
+    return model or None, options
+
+
+def _outside(owner: str, top_k: int, weight: float, model: str | None, options: dict, verbose: bool) -> dict:
     """The share of rag_eval/outside.jsonl declined, per kind ("near", "off") and over all."""
     from services.rag import answer as rag
 
     declined: dict[str, list[bool]] = {}
     for q in _lines("outside.jsonl"):
-        answer = rag.ask("eval", q["question"], owner, top_k=top_k, hybrid_weight=weight, model=model)["answer"]
+        answer = rag.ask("eval", q["question"], owner, top_k=top_k, hybrid_weight=weight, model=model,
+                         **options)["answer"]  # fmt: skip
         ok = answer.strip().startswith(rag.NOT_FOUND.split(".")[0])
         declined.setdefault(q["kind"], []).append(ok)
         if verbose and not ok:
@@ -109,25 +126,26 @@ def speed(models: list[str], runs: int, top_k: int, weight: float) -> dict[str, 
 
     owner = "bench:160-32"
     questions = _lines("questions.jsonl")[:runs]
-    for model in models:  # warm: the model loaded (and merged), the index and the embedder read
-        rag.ask("eval", questions[0]["question"], owner, top_k=top_k, hybrid_weight=weight, model=model)
+    for entry in models:  # warm: the model loaded (and merged), the index and the embedder read
+        model, options = _variant(entry)
+        rag.ask("eval", questions[0]["question"], owner, top_k=top_k, hybrid_weight=weight, model=model, **options)
     timings: dict[str, dict[str, list[float]]] = {m: {"ttft": [], "tps": []} for m in models}
     for i, q in enumerate(questions):
-        for model in models if i % 2 == 0 else list(reversed(models)):
-            started, first_at, text = time.perf_counter(), None, ""
+        for entry in models if i % 2 == 0 else list(reversed(models)):
+            (model, options), started, first_at, text = _variant(entry), time.perf_counter(), None, ""
             for part in rag.stream_answer("eval", q["question"], owner, top_k=top_k, hybrid_weight=weight,
-                                          model=model, max_new_tokens=48):  # fmt: skip
+                                          model=model, max_new_tokens=48, **options):  # fmt: skip
                 if part["answer"] and first_at is None:
                     first_at = time.perf_counter()
                 text = part["answer"]
             ended = time.perf_counter()
             if first_at is None:
                 continue
-            tokenizer = loading.load(model, "text-generation").tokenizer
+            tokenizer = loading.load(model or rag.ANSWER_MODEL, "text-generation").tokenizer
             tokens = len(tokenizer(text, add_special_tokens=False)["input_ids"])
-            timings[model]["ttft"].append(first_at - started)
+            timings[entry]["ttft"].append(first_at - started)
             if tokens > 1 and ended > first_at:
-                timings[model]["tps"].append((tokens - 1) / (ended - first_at))
+                timings[entry]["tps"].append((tokens - 1) / (ended - first_at))
     return {m: {k: statistics.median(v) if v else None for k, v in t.items()} | {"n": len(t["ttft"])}
             for m, t in timings.items()}  # fmt: skip
 
@@ -152,7 +170,8 @@ def main() -> None:
                         "names (default: RAG chat's)")  # fmt: skip
     parser.add_argument("--number-bonus", type=float, default=0.1, help="for a number, when the question asks for one")
     parser.add_argument("--weight", type=float, default=0.5)
-    parser.add_argument("--contrast", type=float, default=0.0, help="context-aware decoding strength (0: off)")
+    parser.add_argument("--contrast", type=float, default=None, help="context-aware decoding strength (0: off; "
+                        "default: RAG chat's for the way the model reads)")  # fmt: skip
     parser.add_argument("--full-chunks", action="store_true")
     parser.add_argument("--no-answers", action="store_true")
     parser.add_argument("--oracle", action="store_true", help="show the model only the sentence with the answer")
@@ -165,8 +184,10 @@ def main() -> None:
     rag.PROMPT_SENTENCES, rag.WORD_BONUS, rag.PROMPT_STYLE = args.sentences, args.bonus, args.style
     rag.PROMPT_EXAMPLE, rag.NUMBER_BONUS = args.example, args.number_bonus
     rag.PROMPT_ORDER = args.order or rag.PROMPT_ORDER
-    rag.CONTRAST = args.contrast
+    global CONTRAST
+    CONTRAST = args.contrast
     rag.FOCUS_WEIGHT = rag.FOCUS_WEIGHT if args.focus is None else args.focus
+    rag.reading.FOCUS_WEIGHT = rag.reading.FOCUS_WEIGHT if args.focus is None else args.focus
     models = list(dict.fromkeys(args.model or [rag.ANSWER_MODEL]))
     with tempfile.TemporaryDirectory() as home:
         os.environ.setdefault("PLAYGROUND_HOME", home)
@@ -178,8 +199,8 @@ def main() -> None:
         timed = (
             speed(models, args.speed_runs, args.top_k, args.weight) if args.speed_runs and not args.no_answers else {}
         )
-    print(f"chunk {args.chunk_size}/{args.overlap}, top-k {args.top_k}, weight {args.weight}, "
-          f"{args.sentences} sentences, contrast {args.contrast}")  # fmt: skip
+    print(f"chunk {args.chunk_size}/{args.overlap}, top-k {args.top_k}, weight {args.weight}, {args.sentences} "
+          f"sentences (together), contrast {'RAG chat default' if CONTRAST is None else CONTRAST}")  # fmt: skip
     print(
         "| answering model | right document in top 3 | fact in the prompt | right fact in the answer | "
         "cites the passage with the fact | outside: declined (near / off) | time to first token | tokens/s |"

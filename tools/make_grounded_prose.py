@@ -1,6 +1,6 @@
 """Training rows for RAG chat's answering model from hand-written pages, asked through RAG chat itself (issue 17, v6).
 
-    .venv/bin/python tools/make_grounded_prose.py --out DIR [--sources tools/grounded_prose]
+    .venv/bin/python tools/make_grounded_prose.py --out DIR [--sources tools/grounded_prose] [--one-by-one 3]
 
 tools/grounded_prose/docs holds 32 invented encyclopedic Markdown pages written by hand for this project, in four
 groups (a- to d-) of eight subjects, none of bench/rag_eval's (checked by tests/unit/test_grounded_prose.py), and
@@ -14,6 +14,11 @@ questions are also asked with their page's passages taken out of the hits, answe
 to decline when the sources are about something near. Each question is asked twice: among all the split's pages,
 and among the pages of its own group (another set of distractors). Questions below RAG chat's relevance floor are
 left out (RAG chat would not send them to the model). One page of each group is held out as the test split.
+
+`--one-by-one 3` (v8) writes rows for reading one sentence at a time (services.rag.reading), ranked as RAG chat
+ranks them then: the sentence among the best 3 that holds the span, alone, answered; and the best-ranked one that
+does not (three times in ten another of the best 3), declined. An adapter trained on 1,044 of them (all 522 answered,
+as many declined; 1 epoch) declined too often: 27% right on bench/rag_eval (bench/RESULTS.md, v8).
 
 An experiment of issue 17, not the bundled sample: an adapter trained on 500 of its rows (1 epoch, r 16) answered
 44% of bench/rag_eval's questions right and declined 75% of those outside it (the plain model 58% and 29%;
@@ -36,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 SEED = 17
 DECLINE_SHARE = 0.15  # answerable questions also asked without their page's passages
+ONE_BY_ONE = 0  # > 0: rows that show one of the best ONE_BY_ONE sentences alone (services.rag.reading; --one-by-one)
 
 
 def _load(sources: Path) -> dict[str, list[dict]]:
@@ -93,6 +99,36 @@ def _ask(collection: str, owner: str, slug: str, qa: dict, rng: random.Random) -
     return rows
 
 
+def _ask_one(collection: str, owner: str, slug: str, qa: dict, rng: random.Random) -> list[dict]:
+    """Rows for reading one sentence at a time (v8): the sentence that holds the span alone, answered with its
+    source's number; the best-ranked sentence that does not hold it (or, for a question the page does not answer,
+    the best one), declined."""
+    from services.rag import answer as rag
+
+    question = qa["question"].strip()
+    hits = rag.retrieve(collection, question, owner, top_k=4, focus=rag.reading.FOCUS_WEIGHT)  # as RAG chat ranks
+    if not rag.relevant(hits):
+        return []
+    ranked = rag._ranked(hits, ONE_BY_ONE)
+    pattern = re.compile(rf"(?<![\w]){re.escape(qa['span'])}(?![\w])") if qa.get("span") else None
+    holding = [(n, t) for _, n, _, t in ranked if pattern and pattern.search(t) and hits[n - 1].source == f"{slug}.md"]
+    other = [(n, t) for _, n, _, t in ranked if not (pattern and pattern.search(t))]
+    rows = []
+    if holding:
+        n, text = holding[0]
+        rows.append(_one(question, n, text, _cited(qa["answer"], n)))
+    if other:
+        n, text = other[0] if rng.random() < 0.7 or len(other) == 1 else rng.choice(other[1:])
+        rows.append(_one(question, n, text, rag.NOT_FOUND))
+    return rows
+
+
+def _one(question: str, number: int, text: str, answer: str) -> dict:
+    from services.rag import reading
+
+    return {"messages": [*reading.prompt(question, number, text), {"role": "assistant", "content": answer}]}
+
+
 def make_split(sources: Path, slugs: list[str], qas: dict, name: str, rng: random.Random) -> list[dict]:
     from services.rag import answer as rag
 
@@ -104,7 +140,7 @@ def make_split(sources: Path, slugs: list[str], qas: dict, name: str, rng: rando
         rag.ingest(collection, [sources / "docs" / f"{s}.md" for s in members], owner)
         for slug in members:
             for qa in qas[slug]:
-                rows += _ask(collection, owner, slug, qa, rng)
+                rows += (_ask_one if ONE_BY_ONE else _ask)(collection, owner, slug, qa, rng)
     rng.shuffle(rows)
     return rows
 
@@ -130,7 +166,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sources", type=Path, default=ROOT / "tools" / "grounded_prose")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--one-by-one", type=int, default=0, help="rows of one sentence each, from the best N")
     args = parser.parse_args(argv)
+    global ONE_BY_ONE
+    ONE_BY_ONE = args.one_by_one
     for path in write(args.sources, args.out):
         rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
         declined = sum(r["messages"][-1]["content"].startswith("The documents do not say") for r in rows)

@@ -5,9 +5,10 @@
   (services.rag.store); the same file twice is skipped by its SHA-256.
 - `retrieve(...)`: BM25 and vector search fused by reciprocal rank (services.rag.index), optionally re-ranked by a
   cross-encoder (on a Space; needs the Hub); every hit keeps its ranks and scores for the retrieval inspector.
-- `stream_answer(...)` / `ask(...)`: a chat model answers from numbered sources and cites them as [1], [2]. For a
-  small model the sources are the sentences of each chunk closest to the question (measured in bench/rag.py), and a
-  question no source is close to is answered "the documents do not say" without asking the model.
+- `stream_answer(...)` / `ask(...)`: a chat model answers from numbered sources and cites them as [1], [2]. The
+  sources are the sentences of each chunk closest to the question (measured in bench/rag.py): the packaged SmolLM2
+  reads the best ones one at a time, other models the six best together (services.rag.reading); a question no
+  source is close to is answered "the documents do not say" without asking the model.
 
 What a visitor sends is checked against the caps of `services.core.limits` before any retrieval: the question
 (`question_chars`), top-k (1-MAX_TOP_K), the system prompt (`prompt_chars`) and tokens to generate (`new_tokens`);
@@ -28,6 +29,7 @@ import numpy as np
 from services.core.errors import PlaygroundError
 from services.core.limits import check_number, check_text, get_limits
 from services.rag import index as rag_index
+from services.rag import reading
 from services.rag.chunk import sentences
 from services.rag.ingest import (  # noqa: F401  (re-exported: services.rag.answer is the face of RAG)
     EMBEDDER,
@@ -48,8 +50,8 @@ from services.rag.text import NOT_FOUND, focus_of, plain, tidy
 logger = logging.getLogger(__name__)
 
 CHAT_MODEL = "smollm2-135m-instruct"  # the packaged chat model
-# The default answering model. A LoRA adapter trained on samples/grounded-answers was measured worse than the plain
-# model on bench/rag_eval (bench/RESULTS.md, "RAG answering model"), so the plain model answers by default.
+# The default answering model: the plain packaged model, reading one sentence at a time. Every LoRA adapter trained
+# for it so far answered bench/rag_eval worse (bench/RESULTS.md, "RAG answering model (issue 17)").
 ANSWER_MODEL = CHAT_MODEL
 # What a small model is shown: the sentences most relevant to the question over all passages (bench/rag_quality.py).
 PROMPT_SENTENCES = 6
@@ -159,8 +161,10 @@ def retrieve(
     top_k: int = 4,
     hybrid_weight: float = 0.5,
     rerank: bool = False,
+    focus: float | None = None,
 ) -> list[Hit]:
-    """The `top_k` chunks for a question, best first, with every rank and score that led there."""
+    """The `top_k` chunks for a question, best first, with every rank and score that led there; `focus`: the weight
+    of the question's focus in each sentence's score (default FOCUS_WEIGHT)."""
     question, top_k = _check_question(question, top_k)
     store = open_collection(collection, owner)
     if not store.documents():
@@ -187,7 +191,7 @@ def retrieve(
             hits[i].rerank_rank, hits[i].rerank_score = position, float(scores[i])
         hits = [hits[i] for i in order[: int(top_k)]]
     hits = hits[: int(top_k)]
-    _select_sentences(hits, query, store.meta().get("model", EMBEDDER), question)
+    _select_sentences(hits, query, store.meta().get("model", EMBEDDER), question, focus=focus)
     return hits
 
 
@@ -225,7 +229,8 @@ def trim_history(history: list[dict] | None) -> list[dict]:
     return kept[::-1]
 
 
-def _select_sentences(hits: list[Hit], query: np.ndarray, model: str, question: str = "", per_chunk: int = 3) -> None:
+def _select_sentences(hits: list[Hit], query: np.ndarray, model: str, question: str = "", per_chunk: int = 3,
+                      focus: float | None = None) -> None:  # fmt: skip
     """Score every sentence of the hits against the question, and keep each hit's best ones in reading order.
 
     A sentence's score is its cosine with the question, plus WORD_BONUS times the share of the question's words it
@@ -239,11 +244,12 @@ def _select_sentences(hits: list[Hit], query: np.ndarray, model: str, question: 
     if not pieces:
         return
     contexts = [_embedding_text(text, hits[i].heading) for i, text in pieces]
-    focus = focus_of(question) if FOCUS_WEIGHT else ""
-    vectors = embed([*contexts, focus] if focus else contexts, model)  # one call: the focus rides along
+    weight = FOCUS_WEIGHT if focus is None else focus
+    focused = focus_of(question) if weight else ""
+    vectors = embed([*contexts, focused] if focused else contexts, model)  # one call: the focus rides along
     scores = vectors[: len(pieces)] @ query
-    if focus:
-        scores += FOCUS_WEIGHT * (vectors[: len(pieces)] @ vectors[-1])
+    if focused:
+        scores += weight * (vectors[: len(pieces)] @ vectors[-1])
     asked = {_stem(w) for w in rag_index.words(question)}
     held = [{_stem(w) for w in rag_index.words(text)} for _, text in pieces]
     rarity = {w: float(np.log((len(pieces) + 1) / (sum(w in h for h in held) + 0.5))) for w in asked}
@@ -342,12 +348,14 @@ def stream_answer(
     system_prompt: str | None = None,
     history: list[dict] | None = None,
     contrast: float | None = None,
+    one_by_one: bool | None = None,
 ) -> Iterator[dict]:
     """Yields {"answer": text so far, "citations", "hits"}; the first yield comes right after retrieval.
-    `contrast`: how strongly the sources outweigh the model's own beliefs (context-aware decoding; 0 turns it off)."""
-    contrast = CONTRAST if contrast is None else contrast
+    `contrast`: how strongly the sources outweigh the model's own beliefs (context-aware decoding; 0 turns it off).
+    `one_by_one`: read the best sentences one at a time (services.rag.reading); by default as the model is meant to."""
     model = (model or "").strip() or ANSWER_MODEL
-    from services.pipelines import stream
+    one_by_one = reading.reads_one_by_one(model) if one_by_one is None else bool(one_by_one)
+    contrast = (reading.CONTRAST if one_by_one else CONTRAST) if contrast is None else contrast
 
     _check_question(question, top_k)
     limits = get_limits()
@@ -356,9 +364,11 @@ def stream_answer(
         raise PlaygroundError("The system prompt must be a text.")
     check_text(system_prompt or "", "That system prompt", limits.prompt_chars)
     history = trim_history(history)
-    hits = retrieve(collection, question, owner, top_k=top_k, hybrid_weight=hybrid_weight, rerank=rerank)
+    focus = reading.FOCUS_WEIGHT if one_by_one else None
+    hits = retrieve(collection, question, owner, top_k=top_k, hybrid_weight=hybrid_weight, rerank=rerank, focus=focus)
     asked = relevant(hits)  # below the relevance floor the model is not asked and reads nothing
-    read = shown(hits) if asked else [[] for _ in hits]
+    budget = reading.READ_AT_MOST if one_by_one else None
+    read = shown(hits, budget) if asked else [[] for _ in hits]
     found = {
         "citations": citations(hits),
         "hits": [{**h.to_dict(), "shown": r} for h, r in zip(hits, read, strict=True)],
@@ -367,15 +377,15 @@ def stream_answer(
         yield {"answer": NOT_FOUND, **found, "relevant": False}
         return
     yield {"answer": "", **found, "relevant": True}
-    messages = build_prompt(question, hits, system_prompt)
-    if history:  # earlier turns (without their sources) give the model the conversation
-        messages = [*messages[:-1], *history, messages[-1]]
-    # the same conversation without the sources, for context-aware decoding
-    without = [*messages[:-1], {"role": messages[-1]["role"], "content": f"Question: {question}"}]
-    text = ""
     params = {"max_new_tokens": int(max_new_tokens), "temperature": float(temperature) or None}
-    for part in stream(model, messages, owner=owner, contrast=(without, float(contrast)), **params):
-        text = part.get("text", text)
+    options = {"owner": owner, "history": history, "params": params, "contrast": contrast}
+    if one_by_one:
+        read = reading.candidates(_ranked(hits, budget))
+        texts = reading.one_by_one(model, question, read, system_prompt=system_prompt, **options)
+    else:
+        texts = reading.together(model, question, build_prompt(question, hits, system_prompt), **options)
+    text = ""
+    for text in texts:
         yield {"answer": text, **found, "relevant": True}
     final = tidy(text, hits)
     if final != text:

@@ -17,6 +17,7 @@ from services.jobs.manager import JobManager
 from services.models.catalog import catalog
 from services.rag import answer as rag
 from services.rag import guide as rag_guide
+from services.rag import reading
 from services.rag.history import choose_collection, last_collection
 from services.rag.store import DEMO, Collection, check_new_name, history, new_chat, remember
 from tabs import hub_push
@@ -52,6 +53,11 @@ def answering_models(owner: str | None = None) -> list[tuple[str, str]]:
     (their own adapters, the ones adapted to a collection among them, and trained models)."""
     chat_models = [e.id for e in catalog("text-generation", owner) if e.available] if owner else []
     return [("SmolLM2 (packaged)", rag.CHAT_MODEL)] + [(m, m) for m in chat_models if m != rag.CHAT_MODEL]
+
+
+def _lean_for(model: str | None):
+    """The "Lean on the sources" default of an answering model (services.rag.reading.default_contrast)."""
+    return gr.update(value=reading.default_contrast((model or "").strip() or rag.ANSWER_MODEL))
 
 
 def build(manager: JobManager) -> RagTab:
@@ -101,15 +107,19 @@ def build(manager: JobManager) -> RagTab:
                 answer_model = gr.Dropdown(
                     answering_models(), value=rag.ANSWER_MODEL, label="Answering model", allow_custom_value=True,
                     elem_id="rag-model", info="any chat model: packaged, your trained:<name>, adapters (also one "
-                    "adapted to this collection below)",
+                    "adapted to this collection below). SmolLM2 reads the best sentences one at a time, others the "
+                    "six best together.",
                 )  # fmt: skip
                 temperature = gr.Slider(0, 1.5, value=0, step=0.05, label="Temperature (0 = the likeliest words)")
                 max_new = gr.Slider(16, 512, value=96, step=16, label="Max new tokens")
                 contrast = gr.Slider(
-                    0, 1, value=rag.CONTRAST, step=0.1, label="Lean on the sources (context-aware decoding, 0 = off)",
-                    info="Subtracts what the model would say without the sources; costs a second pass per token.",
+                    0, 1, value=reading.default_contrast(rag.ANSWER_MODEL), step=0.1, elem_id="rag-contrast",
+                    label="Lean on the sources (context-aware decoding, 0 = off)",
+                    info="Subtracts what the model would say without the sources; costs a second pass per token. "
+                    "0.5 for SmolLM2 (it then copies the fact far more often), 0 for other models.",
                 )  # fmt: skip
                 system = gr.Textbox(label="System prompt", value=rag.SYSTEM_PROMPT, lines=3)
+                answer_model.change(_lean_for, [answer_model], [contrast], api_visibility="private")
         with gr.Column(scale=2):
             chatbot = gr.Chatbot(label="Chat", height=430, elem_id="rag-chat", placeholder="Ask about the documents.")
             with gr.Row():
