@@ -42,6 +42,8 @@ sys.path.insert(0, str(ROOT))
 SEED = 17
 DECLINE_SHARE = 0.15  # answerable questions also asked without their page's passages
 ONE_BY_ONE = 0  # > 0: rows that show one of the best ONE_BY_ONE sentences alone (services.rag.reading; --one-by-one)
+ANSWERED_ONLY = False  # --answered-only: the answered rows alone, shuffled once more with ANSWERED_SEED
+ANSWERED_SEED = 9
 
 
 def _load(sources: Path) -> dict[str, list[dict]]:
@@ -145,17 +147,30 @@ def make_split(sources: Path, slugs: list[str], qas: dict, name: str, rng: rando
     return rows
 
 
-def write(sources: Path, out: Path, seed: int = SEED) -> list[Path]:
-    qas = _load(sources)
+def splits(qas: dict, seed: int = SEED) -> dict[str, list[str]]:
+    """The pages of each split: one page of each group held out as the test split."""
     rng = random.Random(seed)
     test = sorted(rng.choice(members) for members in _groups(qas).values())
-    train = sorted(s for s in qas if s not in test)
+    return {"train": sorted(s for s in qas if s not in test), "test": test}
+
+
+def split_rows(sources: Path, qas: dict, name: str, slugs: list[str], seed: int = SEED) -> list[dict]:
+    """A split's rows (PLAYGROUND_HOME is where its collections are indexed)."""
+    rows = make_split(sources, slugs, qas, name, random.Random(f"{seed}-{name}"))
+    if ANSWERED_ONLY:
+        rows = [r for r in rows if not r["messages"][-1]["content"].startswith("The documents do not say")]
+        random.Random(ANSWERED_SEED).shuffle(rows)
+    return rows
+
+
+def write(sources: Path, out: Path, seed: int = SEED) -> list[Path]:
+    qas = _load(sources)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["PLAYGROUND_HOME"] = str(Path(tmp) / "home")
-        for name, slugs in (("train", train), ("test", test)):
-            rows = make_split(sources, slugs, qas, name, random.Random(f"{seed}-{name}"))
+        for name, slugs in splits(qas, seed).items():
+            rows = split_rows(sources, qas, name, slugs, seed)
             path = out / f"{name}.jsonl"
             path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
             paths.append(path)
@@ -167,9 +182,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sources", type=Path, default=ROOT / "tools" / "grounded_prose")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--one-by-one", type=int, default=0, help="rows of one sentence each, from the best N")
+    parser.add_argument("--answered-only", action="store_true", help="leave the declined rows out")
     args = parser.parse_args(argv)
-    global ONE_BY_ONE
-    ONE_BY_ONE = args.one_by_one
+    global ONE_BY_ONE, ANSWERED_ONLY
+    ONE_BY_ONE, ANSWERED_ONLY = args.one_by_one, args.answered_only
     for path in write(args.sources, args.out):
         rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
         declined = sum(r["messages"][-1]["content"].startswith("The documents do not say") for r in rows)

@@ -30,12 +30,14 @@ SAMPLES = {
     "samples/stories": ("causal-lm", {"text_column": "text"}),
 }
 # The chat samples (the LoRA trainer's; the Fine-tune tab's list above stays as it is): a format-following task, a
-# short-answer task and answers grounded in numbered sources (RAG chat's prompt), each with a held-back test split
-# worded unlike (or about other subjects than) its training rows.
+# short-answer task and answers grounded in numbered sources (RAG chat's prompt: several sources, or the one sentence
+# RAG chat shows SmolLM2 at a time), each with a held-back test split worded unlike (or about other subjects than)
+# its training rows.
 CHAT_SAMPLES = {
     "samples/chat-extract": ("chat", {"messages_column": "messages"}),
     "samples/chat-days": ("chat", {"prompt_column": "prompt", "completion_column": "completion"}),
     "samples/grounded-answers": ("chat", {"messages_column": "messages"}),
+    "samples/grounded-sentences": ("chat", {"messages_column": "messages"}),
 }
 BUILDERS = {".csv": "csv", ".tsv": "csv", ".txt": "text", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
 PREVIEW_ROWS = 20

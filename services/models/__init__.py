@@ -2,7 +2,7 @@
 
 `catalog` (packaged, Hub and trained-here models; `resolve` turns an id into a checked location), `loading` (one
 cached copy per model and device), `packs` (the models shipped as pip packages, converted once for offline use),
-`packaged_adapters` (the task adapters shipped on MiniLM in assets/adapters/: minilm-sentiment, minilm-ner).
+`packaged_adapters` (the adapters shipped in assets/adapters/: minilm-sentiment, minilm-ner, grounded-answers).
 Exports `resolve`, `ResolvedModel` and `ModelEntry`.
 """
 

@@ -263,6 +263,12 @@ def peft_config(folder: Path, model_id: str) -> Any:
     return PeftConfig.from_peft_type(**raw)
 
 
+def _packaged(folder: Path) -> bool:
+    from services.models.packaged_adapters import ADAPTERS_DIR
+
+    return folder.resolve().parent == ADAPTERS_DIR.resolve()
+
+
 def _quantized(model: Any) -> bool:
     return bool(getattr(model, "is_quantized", False) or getattr(model, "is_loaded_in_4bit", False)
                 or getattr(model, "is_loaded_in_8bit", False))  # fmt: skip
@@ -273,7 +279,7 @@ def attach(model: Any, resolved: ResolvedModel) -> tuple[Any, Any]:
 
     The first is what the pipelines run (a plain transformers model, its LoRA layers inside, merged into the base's
     weights for a chat model); the second can switch the adapter off (`with peft_model.disable_adapter():`) to show
-    the base on the same weights.
+    the base on the same weights. A packaged chat adapter is folded into its base for good (the second is None).
     """
     from peft import PeftModel
 
@@ -290,8 +296,12 @@ def attach(model: Any, resolved: ResolvedModel) -> tuple[Any, Any]:
         ) from err
     peft_model.eval()
     if str(getattr(config, "task_type", "")) in ("CAUSAL_LM", "TaskType.CAUSAL_LM") and not _quantized(model):
-        # Generation runs as fast as the base's (bench/rag_quality.py speed); switching the adapter off to compare
-        # (services.training.compare) unmerges the layers again, so the base is shown exactly.
+        if _packaged(folder):  # shipped (grounded-answers), not compared here: the LoRA layers folded away, so it
+            merged = peft_model.merge_and_unload()  # generates exactly as fast as its base (bench/rag_quality.py)
+            merged.config.architectures = [type(merged).__name__]
+            return merged, None
+        # Merged, a trained adapter skips the LoRA products; switching it off to compare (services.training.compare)
+        # unmerges the layers again, so the base is shown exactly.
         peft_model.merge_adapter()
     inner = peft_model.get_base_model()
     inner.config.architectures = [type(inner).__name__]

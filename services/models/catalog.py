@@ -1,8 +1,8 @@
 """The model catalog and the resolver: which models exist, which are usable now, and where their files are.
 
 A model id typed anywhere in the app (or the CLI) is one of, in this order:
-1. a packaged offline model: ``all-minilm-l6-v2``, ``smollm2-135m-instruct``, or one of the task adapters shipped
-   on MiniLM (``minilm-sentiment``, ``minilm-ner``: `services.models.packaged_adapters`);
+1. a packaged offline model: ``all-minilm-l6-v2``, ``smollm2-135m-instruct``, or one of the adapters shipped on
+   them (``minilm-sentiment``, ``minilm-ner``, ``grounded-answers``: `services.models.packaged_adapters`);
 2. a model trained in this app by the caller: ``trained:<name>``;
 3. a folder on the server (when PLAYGROUND_ALLOW_LOCAL_PATHS allows it);
 (a trained model or a folder may be a PEFT adapter: `services.models.adapters` resolves it with its base;)

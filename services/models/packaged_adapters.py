@@ -1,5 +1,6 @@
 """Task adapters shipped in the repository: LoRA adapters on the packaged MiniLM, so that a visitor with no Hub
-access still gets a sentiment and an NER model in Pipelines.
+access still gets a sentiment and an NER model in Pipelines, and one on the packaged SmolLM2 (`grounded-answers`),
+RAG chat's default answering model, which copies the fact from the sentence it reads.
 
 Each lives in ``assets/adapters/<id>/``: the adapter (``adapter_config.json`` naming its base by the packaged
 model's Hub twin, never a path; ``adapter_model.safetensors`` with the classifier head), a ``config.json`` with the
@@ -19,7 +20,11 @@ from services.core.config import PROJECT_ROOT
 
 ADAPTERS_DIR = PROJECT_ROOT / "assets" / "adapters"
 # The test figure that sums each task up, and how the catalog line names it.
-_HEADLINE = {"text-classification": ("accuracy", "accuracy"), "token-classification": ("f1", "entity F1")}
+_HEADLINE = {
+    "text-classification": ("accuracy", "accuracy", "on the held-back test split"),
+    "token-classification": ("f1", "entity F1", "on the held-back test split"),
+    "text-generation": ("facts", "right facts in RAG chat's answers", "on bench/rag_eval"),
+}
 
 
 @dataclass(frozen=True)
@@ -48,9 +53,9 @@ class PackagedAdapter:
     @property
     def description(self) -> str:
         """The catalog line: what it does, on which base and data, and its held-back test figure."""
-        name, shown = _HEADLINE[self.task]
+        name, shown, where = _HEADLINE[self.task]
         value = (self.metrics().get("test") or {}).get(name)
-        figure = f"; {shown} {value:.1%} on the held-back test split".replace("%", " %") if value else ""
+        figure = f"; {shown} {value:.1%} {where}".replace("%", " %") if value else ""
         return f"{self.summary} A LoRA adapter on {self.base}, trained on the bundled sample{figure}."
 
 
@@ -68,6 +73,13 @@ ADAPTERS: dict[str, PackagedAdapter] = {
             task="token-classification",
             base="all-minilm-l6-v2",
             summary="Named entities in English text: persons (PER), organisations (ORG), places (LOC), other (MISC).",
+        ),
+        PackagedAdapter(
+            id="grounded-answers",
+            task="text-generation",
+            base="smollm2-135m-instruct",
+            summary="RAG chat's answering model: answers a question from the one numbered sentence it is shown, "
+            "copying the fact and citing it as [n].",
         ),
     )
 }

@@ -15,24 +15,25 @@ READ_AT_MOST = 3
 # Sentences are ranked with the question's focus (services.rag.answer.FOCUS_WEIGHT): the answer's sentence ranks first
 # for 37 of bench/rag_eval's 48 questions instead of 23, which matters when the first one read is the one answered.
 FOCUS_WEIGHT = 4.0
-# Context-aware decoding by default when reading one sentence: the packaged SmolLM2 copies the fact from the one
-# sentence it reads 90% of the time with it, 67% without (bench/RESULTS.md, "RAG answering model (issue 17)").
-CONTRAST = 0.5
-# The answering models that read one sentence at a time by default: the packaged 135M model (58% -> 69% right facts
-# on bench/rag_eval); larger chat models read the six best sentences together.
-ONE_BY_ONE_MODELS = frozenset({"smollm2-135m-instruct"})
+# The answering models that read one sentence at a time by default, with how strongly each leans on it by default
+# (context-aware decoding): the packaged SmolLM2 copies the fact from the one sentence it reads far more often with
+# it (58% -> 69% right facts on bench/rag_eval), the grounded-answers adapter learned to (69% without it). Larger
+# chat models read the six best sentences together.
+ONE_BY_ONE = {"smollm2-135m-instruct": 0.5, "grounded-answers": 0.0}
+CONTRAST = 0.5  # for a model made to read one at a time that is not in ONE_BY_ONE
 _CONTINUED = re.compile(r"\n\s*(?:Question|Sources?):")  # a small model goes on to write the next question itself
 
 
 def reads_one_by_one(model: str) -> bool:
-    return model in ONE_BY_ONE_MODELS
+    return model in ONE_BY_ONE
 
 
-def default_contrast(model: str) -> float:
+def default_contrast(model: str, one_by_one: bool | None = None) -> float:
     """How strongly the sources outweigh the model's own beliefs by default (RAG chat's "Lean on the sources")."""
     from services.rag.answer import CONTRAST as TOGETHER
 
-    return CONTRAST if reads_one_by_one(model) else TOGETHER
+    one_by_one = reads_one_by_one(model) if one_by_one is None else one_by_one
+    return ONE_BY_ONE.get(model, CONTRAST) if one_by_one else TOGETHER
 
 
 def prompt(question: str, number: int, sentence: str, system_prompt: str | None = None) -> list[dict]:

@@ -52,7 +52,8 @@ def answering_models(owner: str | None = None) -> list[tuple[str, str]]:
     """The answering-model choices: the packaged SmolLM2 first, then every other chat model the visitor can use
     (their own adapters, the ones adapted to a collection among them, and trained models)."""
     chat_models = [e.id for e in catalog("text-generation", owner) if e.available] if owner else []
-    return [("SmolLM2 (packaged)", rag.CHAT_MODEL)] + [(m, m) for m in chat_models if m != rag.CHAT_MODEL]
+    packaged = [("SmolLM2 + grounded-answers adapter", rag.ANSWER_MODEL), ("plain SmolLM2", rag.CHAT_MODEL)]
+    return packaged + [(m, m) for m in chat_models if m not in (rag.CHAT_MODEL, rag.ANSWER_MODEL)]
 
 
 def _lean_for(model: str | None):
@@ -116,7 +117,8 @@ def build(manager: JobManager) -> RagTab:
                     0, 1, value=reading.default_contrast(rag.ANSWER_MODEL), step=0.1, elem_id="rag-contrast",
                     label="Lean on the sources (context-aware decoding, 0 = off)",
                     info="Subtracts what the model would say without the sources; costs a second pass per token. "
-                    "0.5 for SmolLM2 (it then copies the fact far more often), 0 for other models.",
+                    "0.5 for plain SmolLM2 (it then copies the fact far more often); 0 for the adapter, which "
+                    "learned to, and for other models.",
                 )  # fmt: skip
                 system = gr.Textbox(label="System prompt", value=rag.SYSTEM_PROMPT, lines=3)
                 answer_model.change(_lean_for, [answer_model], [contrast], api_visibility="private")

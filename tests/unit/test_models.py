@@ -27,7 +27,11 @@ def test_catalog_all_shows_unavailable_hub_models_with_a_reason(settings):
 
 def test_catalog_filters_by_task_and_alias(settings):
     generation = models.catalog("text-generation")
-    assert [e.id for e in generation] == ["smollm2-135m-instruct", "smollm2-135m-instruct-fast-cpu"]
+    assert [e.id for e in generation] == [
+        "smollm2-135m-instruct",
+        "smollm2-135m-instruct-fast-cpu",
+        "grounded-answers",
+    ]
     assert [e.id for e in models.catalog("sentence-similarity")] == ["all-minilm-l6-v2"]
     assert models.catalog("sentiment-analysis", available_only=False) == models.catalog(
         "text-classification", available_only=False

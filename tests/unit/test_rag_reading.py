@@ -102,7 +102,7 @@ def test_history_and_a_system_prompt_reach_each_reading(script):
 def test_rag_chat_reads_the_best_ranked_sentences_and_cites_the_one_answered_from(settings, script, monkeypatch):
     rag.ingest("towns", [EVAL_DOCS / "quillhaven.md", EVAL_DOCS / "nebuloscope.md"], OWNER)
     fake = script({"lighthouse": "It has a lighthouse [9]."})
-    monkeypatch.setattr(reading, "ONE_BY_ONE_MODELS", frozenset({"reader"}))
+    monkeypatch.setitem(reading.ONE_BY_ONE, "reader", 0.0)
     result = rag.ask("towns", "What stands on the headland at Quillhaven?", OWNER, model="reader", top_k=3)
     hits = rag.retrieve(
         "towns", "What stands on the headland at Quillhaven?", OWNER, top_k=3, focus=reading.FOCUS_WEIGHT
@@ -117,13 +117,17 @@ def test_rag_chat_reads_the_best_ranked_sentences_and_cites_the_one_answered_fro
     assert fake.prompts[-1][-1]["content"].count("\n[") >= 1 and plain["answer"]  # others read them together
 
 
-def test_the_packaged_model_reads_one_sentence_at_a_time_leaning_on_it_by_default(settings, script):
+def test_the_packaged_models_read_one_sentence_at_a_time_by_default(settings, script):
     rag.ingest("towns", [EVAL_DOCS / "quillhaven.md"], OWNER)
     fake = script({})
     result = rag.ask("towns", "Who is the present mayor of Quillhaven?", OWNER, top_k=3)
     assert result["answer"] == NOT_FOUND and len(fake.prompts) == reading.READ_AT_MOST
     assert all(p[-1]["content"].count("\n[") == 1 for p in fake.prompts)  # one numbered sentence in each prompt
-    assert fake.calls[0] == (rag.CHAT_MODEL, reading.CONTRAST) == (rag.ANSWER_MODEL, 0.5)
+    # the default answering model is the adapter, which copies without the contrast; plain SmolLM2 leans at 0.5
+    assert fake.calls[0] == (rag.ANSWER_MODEL, 0.0) == ("grounded-answers", 0.0)
+    rag.ask("towns", "Who is the present mayor of Quillhaven?", OWNER, top_k=3, model=rag.CHAT_MODEL)
+    assert fake.calls[-1] == (rag.CHAT_MODEL, 0.5) and fake.prompts[-1][-1]["content"].count("\n[") == 1
     rag.ask("towns", "Who is the present mayor of Quillhaven?", OWNER, top_k=3, contrast=0.0, one_by_one=False)
     assert fake.calls[-1][1] == 0.0 and fake.prompts[-1][-1]["content"].count("\n[") > 1  # asked otherwise
-    assert reading.default_contrast(rag.CHAT_MODEL) == 0.5 and reading.default_contrast("trained:mine") == rag.CONTRAST
+    assert reading.default_contrast("trained:mine") == rag.CONTRAST == 0.0
+    assert reading.default_contrast("trained:mine", one_by_one=True) == reading.CONTRAST
