@@ -45,7 +45,7 @@ from services.rag.ingest import (  # noqa: F401  (re-exported: services.rag.answ
     stage,
 )
 from services.rag.store import DEMO, Collection, CollectionError
-from services.rag.text import NOT_FOUND, focus_of, plain, tidy
+from services.rag.text import NOT_FOUND, SYSTEM_PROMPT, focus_of, plain, tidy
 
 logger = logging.getLogger(__name__)
 
@@ -67,9 +67,7 @@ EXAMPLE = [
     },
     {"role": "assistant", "content": "Red sandstone [1]."},
 ]
-# Context-aware decoding strength: logits (1 + a) * with sources - a * without. Off by default: with 6 sentences it
-# gained 2 of 48 answers and sometimes echoes the source list (bench/RESULTS.md); a choice in the settings.
-CONTRAST = 0.0
+CONTRAST = reading.TOGETHER_CONTRAST  # context-aware decoding when reading six sentences together (off)
 WORD_BONUS = 0.5
 NUMBER_BONUS = 0.1
 # Weight of the cosine between a sentence and the question without its names ("What colour is the dial of
@@ -87,10 +85,6 @@ _NUMBER_QUESTION = re.compile(
 RELEVANCE_FLOOR = 0.25
 MAX_TOP_K = 20
 HISTORY_TURNS = 4  # earlier turns the model reads; older ones are dropped first
-SYSTEM_PROMPT = (
-    "You answer questions using only the numbered sources. Answer in one or two short sentences and cite the "
-    "source you used like [1]. If the sources do not contain the answer, say that the documents do not say."
-)
 
 
 @dataclass

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from services.rag.text import NOT_FOUND, plain
+from services.rag.text import NOT_FOUND, SYSTEM_PROMPT, plain
 
 READ_AT_MOST = 3
 # Sentences are ranked with the question's focus (services.rag.answer.FOCUS_WEIGHT): the answer's sentence ranks first
@@ -21,6 +21,9 @@ FOCUS_WEIGHT = 4.0
 # chat models read the six best sentences together.
 ONE_BY_ONE = {"smollm2-135m-instruct": 0.5, "grounded-answers": 0.0}
 CONTRAST = 0.5  # for a model made to read one at a time that is not in ONE_BY_ONE
+# Reading six sentences together, off by default: it gained 2 of 48 answers and sometimes echoes the source list
+# (bench/RESULTS.md); a choice in the settings.
+TOGETHER_CONTRAST = 0.0
 _CONTINUED = re.compile(r"\n\s*(?:Question|Sources?):")  # a small model goes on to write the next question itself
 
 
@@ -30,16 +33,12 @@ def reads_one_by_one(model: str) -> bool:
 
 def default_contrast(model: str, one_by_one: bool | None = None) -> float:
     """How strongly the sources outweigh the model's own beliefs by default (RAG chat's "Lean on the sources")."""
-    from services.rag.answer import CONTRAST as TOGETHER
-
     one_by_one = reads_one_by_one(model) if one_by_one is None else one_by_one
-    return ONE_BY_ONE.get(model, CONTRAST) if one_by_one else TOGETHER
+    return ONE_BY_ONE.get(model, CONTRAST) if one_by_one else TOGETHER_CONTRAST
 
 
 def prompt(question: str, number: int, sentence: str, system_prompt: str | None = None) -> list[dict]:
     """The chat messages for one sentence, under the number of the passage it comes from (so [n] cites it)."""
-    from services.rag.answer import SYSTEM_PROMPT
-
     return [
         {"role": "system", "content": system_prompt or SYSTEM_PROMPT},
         {"role": "user", "content": f"Sources:\n[{number}] {plain(sentence)}\n\nQuestion: {question}"},

@@ -10,6 +10,10 @@ import numpy as np
 from services.rag import index as rag_index
 
 NOT_FOUND = "The documents do not say. I could not find this in them."
+SYSTEM_PROMPT = (
+    "You answer questions using only the numbered sources. Answer in one or two short sentences and cite the "
+    "source you used like [1]. If the sources do not contain the answer, say that the documents do not say."
+)
 
 
 _MARKUP = re.compile(r"\*\*|__|`|^#+\s*|(?<=\s)#+\s", re.MULTILINE)

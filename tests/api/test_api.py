@@ -19,7 +19,11 @@ def test_models_endpoint_returns_the_offline_catalog(client):
     assert {m["id"] for m in everything} >= {"all-minilm-l6-v2", "smollm2-135m-instruct"}
     assert all(m["available"] for m in everything)
     generation = client.predict("text-generation", api_name="/models")
-    assert [m["id"] for m in generation] == ["smollm2-135m-instruct", "smollm2-135m-instruct-fast-cpu"]
+    assert [m["id"] for m in generation] == [
+        "smollm2-135m-instruct",
+        "smollm2-135m-instruct-fast-cpu",
+        "grounded-answers",
+    ]
 
 
 def test_prepare_runs_as_a_child_job_visible_only_to_its_owner(client, other_client, tiny_models):

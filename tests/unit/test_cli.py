@@ -35,7 +35,11 @@ def test_models_prints_the_catalog_as_json(tmp_path):
 
 def test_models_filters_by_task_and_can_show_unavailable(tmp_path):
     generation = json.loads(cli("models", "--task", "text-generation", env_home=tmp_path).stdout)
-    assert [e["id"] for e in generation] == ["smollm2-135m-instruct", "smollm2-135m-instruct-fast-cpu"]
+    assert [e["id"] for e in generation] == [
+        "smollm2-135m-instruct",
+        "smollm2-135m-instruct-fast-cpu",
+        "grounded-answers",
+    ]
     everything = json.loads(cli("models", "--all", env_home=tmp_path).stdout)
     assert any(e["source"] == "hub" and not e["available"] for e in everything)
 
