@@ -1,6 +1,7 @@
 """Training rows for RAG chat's answering model from hand-written pages, asked through RAG chat itself (issue 17, v6).
 
     .venv/bin/python tools/make_grounded_prose.py --out DIR [--sources tools/grounded_prose] [--one-by-one 3]
+                                                  [--answered-only]
 
 tools/grounded_prose/docs holds 32 invented encyclopedic Markdown pages written by hand for this project, in four
 groups (a- to d-) of eight subjects, none of bench/rag_eval's (checked by tests/unit/test_grounded_prose.py), and
@@ -18,7 +19,9 @@ left out (RAG chat would not send them to the model). One page of each group is 
 `--one-by-one 3` (v8) writes rows for reading one sentence at a time (services.rag.reading), ranked as RAG chat
 ranks them then: the sentence among the best 3 that holds the span, alone, answered; and the best-ranked one that
 does not (three times in ten another of the best 3), declined. An adapter trained on 1,044 of them (all 522 answered,
-as many declined; 1 epoch) declined too often: 27% right on bench/rag_eval (bench/RESULTS.md, v8).
+as many declined; 1 epoch) declined too often: 27% right on bench/rag_eval (bench/RESULTS.md, v8). With
+`--answered-only` as well it writes the bundled `samples/grounded-sentences`, byte for byte (v9, the shipped
+grounded-answers adapter's data).
 
 An experiment of issue 17, not the bundled sample: an adapter trained on 500 of its rows (1 epoch, r 16) answered
 44% of bench/rag_eval's questions right and declined 75% of those outside it (the plain model 58% and 29%;
