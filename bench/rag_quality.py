@@ -62,8 +62,9 @@ def evaluate(chunk_size: int, overlap: int, top_k: int, sentences: int, full: bo
         top3 = [h.source for h in hits[:3]]
         found += q["document"] in top3
         best = max((s for h in hits for s in h.scored), key=lambda s: s[1], default=(0, 0.0, ""))
-        first += _holds(best[2], q)
-        read = [t for _, _, _, t in rag._ranked(hits, rag.reading.READ_AT_MOST)] if one_by_one else []
+        ranked = rag._ranked(hits, rag.reading.POOL)
+        read = [t for _, _, _, t in rag.reading.candidates(q["question"], hits, ranked)] if one_by_one else []
+        first += _holds(read[0] if read else best[2], q)  # the sentence read first (one at a time) or ranked first
         in_prompt += _holds(" ".join(read) or rag.build_prompt(q["question"], hits)[-1]["content"], q)
         if answers:
             result = rag.ask("eval", q["question"], owner, top_k=top_k, hybrid_weight=weight, model=model, **options)
@@ -217,6 +218,8 @@ def main() -> None:
               f"{_share(r['cited'])} | {outside} | {ttft} | {tps} |")  # fmt: skip
     print(f"n = {results[models[0]]['n']} questions + outside.jsonl; speed: medians over {args.speed_runs} questions "
           "per model, ratios to the first model (time ratio: higher is slower)")  # fmt: skip
+    for model, r in results.items():  # one at a time: the first read is the answerability classifier's pick
+        print(f"{model}: the fact in the sentence read (or ranked) first {r['first']:.0%}")
 
 
 def _share(value: float | None) -> str:

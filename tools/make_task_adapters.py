@@ -114,6 +114,7 @@ def card(adapter: PackagedAdapter, metrics: dict, seconds: float) -> str:
     auto = "AutoModelForSequenceClassification" if tag == "text-classification" else "AutoModelForTokenClassification"
     pipeline = "sentiment-analysis" if tag == "text-classification" else "ner"
     example = "I loved it" if tag == "text-classification" else "Angela Merkel visited Paris."
+    pipeline, example = EXAMPLES.get(adapter.id, (pipeline, example))
     extra = ', aggregation_strategy="simple"' if tag == "token-classification" else ""
     headline = "accuracy" if tag == "text-classification" else "f1"
     test, labels = metrics["test"], metrics["labels"]
@@ -207,9 +208,24 @@ With the same seed on the same machine a retraining gives the same weights and f
 
 ## Limitations
 
-Trained for a few minutes on a few hundred short, clean English sentences: it knows their kind of text and their
-labels; expect mistakes on other domains, sarcasm, long documents and other languages.
+{LIMITATIONS.get(adapter.id, LIMITATION)}
 """
+
+
+LIMITATION = """Trained for a few minutes on a few hundred short, clean English sentences: it knows their kind of text
+and their labels; expect mistakes on other domains, sarcasm, long documents and other languages."""
+LIMITATIONS = {
+    "minilm-answerable": """Trained on the sentences RAG chat ranks for the questions of 28 invented encyclopedic
+pages: on other documents its probabilities run low (on bench/rag_eval's it re-orders well, but they are no ground to
+decline on). It tells whether a sentence holds the fact asked for, not whether the fact is true.""",
+}
+# The call a card shows, where the task's usual one does not fit the adapter.
+EXAMPLES = {
+    "minilm-answerable": (
+        "text-classification",
+        "When was it built? [SEP] Harlow bridge: It was built in 1902.",
+    ),
+}
 
 
 def same_figures(one: dict, other: dict) -> bool:

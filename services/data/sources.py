@@ -28,6 +28,8 @@ SAMPLES = {
     "samples/ner": ("token-classification", {"text_column": "tokens", "label_column": "ner_tags"}),
     "samples/summaries": ("summarization", {"text_column": "text", "summary_column": "summary"}),
     "samples/stories": ("causal-lm", {"text_column": "text"}),
+    # "question [SEP] heading: sentence" -> answers / does not: RAG chat's answerability classifier's data
+    "samples/answerable-sentences": ("text-classification", {"text_column": "text", "label_column": "label"}),
 }
 # The chat samples (the LoRA trainer's; the Fine-tune tab's list above stays as it is): a format-following task, a
 # short-answer task and answers grounded in numbered sources (RAG chat's prompt: several sources, or the one sentence

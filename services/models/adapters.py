@@ -303,6 +303,8 @@ def attach(model: Any, resolved: ResolvedModel) -> tuple[Any, Any]:
         # Merged, a trained adapter skips the LoRA products; switching it off to compare (services.training.compare)
         # unmerges the layers again, so the base is shown exactly.
         peft_model.merge_adapter()
+    elif _packaged(folder) and not _quantized(model):  # a shipped classifier: merged, it runs at its base's speed
+        peft_model.merge_adapter()  # (RAG chat asks minilm-answerable for every question); switching it off unmerges
     inner = peft_model.get_base_model()
     inner.config.architectures = [type(inner).__name__]
     return inner, peft_model

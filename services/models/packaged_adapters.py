@@ -1,6 +1,7 @@
 """Task adapters shipped in the repository: LoRA adapters on the packaged MiniLM, so that a visitor with no Hub
 access still gets a sentiment and an NER model in Pipelines, and one on the packaged SmolLM2 (`grounded-answers`),
-RAG chat's default answering model, which copies the fact from the sentence it reads.
+RAG chat's default answering model, which copies the fact from the sentence it reads. A third MiniLM one,
+`minilm-answerable`, tells RAG chat which retrieved sentence answers the question (services.rag.answerable).
 
 Each lives in ``assets/adapters/<id>/``: the adapter (``adapter_config.json`` naming its base by the packaged
 model's Hub twin, never a path; ``adapter_model.safetensors`` with the classifier head), a ``config.json`` with the
@@ -80,6 +81,13 @@ ADAPTERS: dict[str, PackagedAdapter] = {
             base="smollm2-135m-instruct",
             summary="RAG chat's answering model: answers a question from the one numbered sentence it is shown, "
             "copying the fact and citing it as [n].",
+        ),
+        PackagedAdapter(
+            id="minilm-answerable",
+            task="text-classification",
+            base="all-minilm-l6-v2",
+            summary='Whether a sentence answers a question ("question [SEP] sentence"): answers or does not. '
+            "RAG chat reads the sentences it most likely answers from first.",
         ),
     )
 }

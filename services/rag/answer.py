@@ -303,10 +303,11 @@ def _ranked(hits: list[Hit], budget: int | None = None) -> list[tuple[float, int
                   reverse=True)[:budget]  # fmt: skip
 
 
-def shown(hits: list[Hit], budget: int | None = None) -> list[list[str]]:
-    """For each hit, the sentences of it the model reads, in reading order (the prompt holds them under the hit's
-    number; the retrieval inspector shows them). Hits without scored sentences are read whole."""
-    ranked = _ranked(hits, budget)
+def shown(hits: list[Hit], budget: int | None = None, ranked: list | None = None) -> list[list[str]]:
+    """For each hit, the sentences of it the model reads (the `budget` best, or those of `ranked`), in reading order
+    (the prompt holds them under the hit's number; the retrieval inspector shows them). Hits without scored sentences
+    are read whole."""
+    ranked = _ranked(hits, budget) if ranked is None else ranked
     if not ranked:
         return [[h.text] for h in hits]
     return [[text for _, m, _, text in sorted(ranked, key=lambda r: r[2]) if m == n] for n in range(1, len(hits) + 1)]
@@ -362,8 +363,8 @@ def stream_answer(
     focus = reading.FOCUS_WEIGHT if one_by_one else None
     hits = retrieve(collection, question, owner, top_k=top_k, hybrid_weight=hybrid_weight, rerank=rerank, focus=focus)
     asked = relevant(hits)  # below the relevance floor the model is not asked and reads nothing
-    budget = reading.READ_AT_MOST if one_by_one else None
-    read = shown(hits, budget) if asked else [[] for _ in hits]
+    first = reading.candidates(question, hits, _ranked(hits, reading.POOL), owner) if one_by_one and asked else None
+    read = shown(hits, ranked=first) if asked else [[] for _ in hits]
     found = {
         "citations": citations(hits),
         "hits": [{**h.to_dict(), "shown": r} for h, r in zip(hits, read, strict=True)],
@@ -375,7 +376,7 @@ def stream_answer(
     params = {"max_new_tokens": int(max_new_tokens), "temperature": float(temperature) or None}
     options = {"owner": owner, "history": history, "params": params, "contrast": contrast}
     if one_by_one:
-        read = reading.candidates(_ranked(hits, budget))
+        read = [(n, text) for _, n, _, text in first]
         texts = reading.one_by_one(model, question, read, system_prompt=system_prompt, **options)
     else:
         texts = reading.together(model, question, build_prompt(question, hits, system_prompt), **options)

@@ -2,16 +2,19 @@
 sentence at a time (`one_by_one`): the model is shown the best-ranked sentence alone and answers from it or
 declines; on a decline it reads the next one, up to READ_AT_MOST of them, and after that the answer is "the
 documents do not say". A small model picks the wrong sentence when it reads six at once (bench/RESULTS.md, issue 17);
-reading one, it only has to tell whether that sentence answers the question and copy the fact from it."""
+reading one, it only has to tell whether that sentence answers the question and copy the fact from it. Which
+sentence it reads first is the answerability classifier's choice among the best-ranked (services.rag.answerable)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
 
+from services.rag import answerable
 from services.rag.text import NOT_FOUND, SYSTEM_PROMPT, plain
 
 READ_AT_MOST = 3
+POOL = answerable.POOL  # the ranked sentences the classifier re-orders before the first READ_AT_MOST are read
 # Sentences are ranked with the question's focus (services.rag.answer.FOCUS_WEIGHT): the answer's sentence ranks first
 # for 37 of bench/rag_eval's 48 questions instead of 23, which matters when the first one read is the one answered.
 FOCUS_WEIGHT = 4.0
@@ -45,9 +48,11 @@ def prompt(question: str, number: int, sentence: str, system_prompt: str | None 
     ]
 
 
-def candidates(ranked: list[tuple[float, int, int, str]]) -> list[tuple[int, str]]:
-    """The (passage number, sentence) pairs read, best first: `ranked` is services.rag.answer._ranked's list."""
-    return [(n, text) for _, n, _, text in ranked[:READ_AT_MOST]]
+def candidates(question: str, hits: list, ranked: list[tuple[float, int, int, str]],
+               owner: str | None = None) -> list[tuple[float, int, int, str]]:  # fmt: skip
+    """The sentences read, in the order they are read: `ranked` (services.rag.answer._ranked's list of the best
+    POOL) re-ordered by the answerability classifier (services.rag.answerable), its first READ_AT_MOST."""
+    return answerable.order(question, hits, ranked, owner)[:READ_AT_MOST]
 
 
 def together(model: str, question: str, messages: list[dict], *, owner: str | None, history: list[dict],

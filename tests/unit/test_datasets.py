@@ -14,7 +14,13 @@ from services.data.sources import DatasetError, describe, load, sample_ids, spli
 
 
 def test_the_bundled_samples_are_there_and_big_enough():
-    assert set(sample_ids()) == {"samples/sentiment", "samples/ner", "samples/summaries", "samples/stories"}
+    assert set(sample_ids()) == {
+        "samples/sentiment",
+        "samples/ner",
+        "samples/summaries",
+        "samples/stories",
+        "samples/answerable-sentences",
+    }
     sentiment = load("samples/sentiment")
     assert sentiment["train"].num_rows >= 800 and sentiment["test"].num_rows >= 200
     counts = Counter(sentiment["train"]["label"])

@@ -1,7 +1,8 @@
 """RAG chat reading one sentence at a time (services.rag.reading.one_by_one): each of the best sentences is shown
 alone under its passage's number; a decline is held back and the next sentence read; after READ_AT_MOST declines
 the answer is the "documents do not say" sentence; a generation that declines is stopped early; the real retrieval
-path hands the reader the best-ranked sentences and cites the passage of the one answered from."""
+path hands the reader the best-ranked sentences (in the answerability classifier's order) and cites the passage of
+the one answered from."""
 
 from __future__ import annotations
 
@@ -107,7 +108,7 @@ def test_rag_chat_reads_the_best_ranked_sentences_and_cites_the_one_answered_fro
     hits = rag.retrieve(
         "towns", "What stands on the headland at Quillhaven?", OWNER, top_k=3, focus=reading.FOCUS_WEIGHT
     )
-    best = rag._ranked(hits, reading.READ_AT_MOST)
+    best = reading.candidates("What stands on the headland at Quillhaven?", hits, rag._ranked(hits, reading.POOL))
     expected = [f"[{n}] {rag.plain(t)}" for _, n, _, t in best]
     assert [p[-1]["content"].split("\n")[1] for p in fake.prompts] == expected[: len(fake.prompts)]
     # the shown sentences (the retrieval inspector's) are the ones it may read; a citation to no passage is dropped
