@@ -6,6 +6,7 @@ in the similarity order, when the classifier cannot run."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -117,3 +118,32 @@ def test_rag_chat_reads_first_the_sentence_the_classifier_picks(settings, monkey
     assert prompts[0].split("\n")[1] == f"[{pick[1]}] {rag.plain(pick[3])}"
     shown = [t for h in result["hits"] for t in h["shown"]]
     assert pick[3] in shown and len(shown) == reading.READ_AT_MOST  # the inspector shows what was read
+
+
+def test_the_tool_labels_the_sentences_rag_chat_ranks_by_the_answers_words(settings):
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location("make_answerable", ROOT / "tools" / "make_answerable.py")
+    tool = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        spec.loader.exec_module(tool)
+    finally:
+        sys.path.remove(str(ROOT / "tools"))
+    sources = ROOT / "tools" / "grounded_prose"
+    slugs = ["a-canal-fennick-navigation", "a-comet-tarrow-hesk"]
+    rag.ingest("pages", [sources / "docs" / f"{s}.md" for s in slugs], OWNER)
+    qas = tool.prose._load(sources)
+    rows, spans = [], 0
+    for qa in qas[slugs[0]]:
+        got = tool.rows_for("pages", OWNER, slugs[0], qa)
+        assert len(got) <= answerable.POOL
+        for row in got:
+            question, _, sentence = row["text"].partition(" [SEP] ")
+            assert question == qa["question"].strip()
+            holds = bool(qa.get("span")) and re.search(rf"(?<![\w]){re.escape(qa['span'])}(?![\w])", sentence)
+            assert (row["label"] == "answers") == bool(holds), row  # (a page's span is not on the other page here)
+        spans += any(r["label"] == "answers" for r in got)
+        rows += got
+    assert spans >= 6 and rows == [r for r in rows if set(r) == {"text", "label"}]
