@@ -104,6 +104,7 @@ class Hit:
     rerank_score: float | None = None
     sentences: list[str] = field(default_factory=list)
     scored: list[tuple[int, float, str]] = field(default_factory=list)  # (position, relevance, sentence)
+    answers: dict[str, float] = field(default_factory=dict)  # sentence: P(it answers), from services.rag.answerable
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)

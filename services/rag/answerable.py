@@ -51,9 +51,12 @@ def scores(question: str, items: list[tuple[str | None, str]], owner: str | None
 
 def order(question: str, hits: list, ranked: list[tuple[float, int, int, str]], owner: str | None = None) -> list:
     """`ranked` (services.rag.answer._ranked's list) re-ordered by the classifier, most likely answer first; ties and
-    a classifier that cannot run keep the similarity order."""
+    a classifier that cannot run keep the similarity order. Each hit's `answers` gets its sentences' probabilities."""
     probabilities = scores(question, [(hits[n - 1].heading, text) for _, n, _, text in ranked], owner)
     if probabilities is None:
         return list(ranked)
+    for (_, n, _, text), probability in zip(ranked, probabilities, strict=True):  # the retrieval inspector shows them
+        if isinstance(getattr(hits[n - 1], "answers", None), dict):
+            hits[n - 1].answers[text] = round(probability, 4)
     positions = sorted(range(len(ranked)), key=lambda i: (-probabilities[i], i))
     return [ranked[i] for i in positions]

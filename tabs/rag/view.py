@@ -76,7 +76,9 @@ def inspector_html(hits: list[dict]) -> str:
         label, why = rag_guide.match(h)
         text = _MARKS.sub("", h["text"]).strip()  # an excerpt: heading marks and emphasis left out
         text = (text[:140] + "…") if len(text) > 140 else text
-        read = " … ".join(h.get("shown") or []) or "—"
+        weighed = h.get("answers") or {}  # the answerability classifier's P(answers), when it ordered the reading
+        read = " … ".join(_e(t) + (f" <small class='pg-answers'>(answers {weighed[t]:.0%})</small>" if t in weighed
+                                   else "") for t in h.get("shown") or []) or "—"  # fmt: skip
         page = f" p.{_e(h['page'])}" if h.get("page") else ""
         cells = [
             str(int(h["rank"])),
@@ -87,7 +89,7 @@ def inspector_html(hits: list[dict]) -> str:
             f"{h['fused']:.4f}",
             *([fmt(h.get("rerank_rank"), h.get("rerank_score"))] if reranked else []),
             _e(text),
-            _e(read),
+            read,
         ]
         short = len(cells) - 2  # the passage and what was read wrap at spaces; every other cell stays on one line
         rows.append("<tr>" + "".join(f"<td{' class=pg-short' * (i < short)}>{c}</td>" for i, c in enumerate(cells))
@@ -126,7 +128,11 @@ INSPECTOR_COLUMNS = [
     ("RRF", "Reciprocal-rank fusion of the two ranks: it orders the passages; its size means little alone."),
     ("rerank", "The cross-encoder's rank (score), when re-ranking is on."),
     ("passage", "The beginning of the passage."),
-    ("read", "The sentences of it the model read before answering."),
+    (
+        "read",
+        "The sentences of it the model may read (up to three in all), each with how likely the answerability "
+        "classifier finds it answers the question: the likeliest is read first.",
+    ),
 ]
 INSPECTOR_HEADERS = [name for name, _ in INSPECTOR_COLUMNS]
 

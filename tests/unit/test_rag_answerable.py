@@ -118,6 +118,8 @@ def test_rag_chat_reads_first_the_sentence_the_classifier_picks(settings, monkey
     assert prompts[0].split("\n")[1] == f"[{pick[1]}] {rag.plain(pick[3])}"
     shown = [t for h in result["hits"] for t in h["shown"]]
     assert pick[3] in shown and len(shown) == reading.READ_AT_MOST  # the inspector shows what was read
+    weighed = {t: p for h in result["hits"] for t, p in h["answers"].items()}  # with the classifier's figures
+    assert weighed[pick[3]] == 1.0 and len(weighed) == len(ranked) and set(weighed.values()) == {0.0, 1.0}
 
 
 def test_the_tool_labels_the_sentences_rag_chat_ranks_by_the_answers_words(settings):

@@ -106,6 +106,11 @@ def test_document_and_chat_text_is_escaped_wherever_it_is_html():
     hit["shown"] = ["Special tokens like <repo_name>."]
     table = rag_view.inspector_html([hit])
     assert "<repo_name>" not in table and "<file_sep>" not in table and table.count("&lt;repo_name&gt;") == 2
+    assert "(answers" not in table
+    hit["answers"] = {"Special tokens like <repo_name>.": 0.917, "A sentence not shown.": 0.5}  # the classifier's
+    table = rag_view.inspector_html([hit])
+    assert "Special tokens like &lt;repo_name&gt;. <small class='pg-answers'>(answers 92%)</small>" in table
+    assert "<repo_name>" not in table and "50%" not in table
     assert [h for h, _ in rag_view.INSPECTOR_COLUMNS] == rag_view.INSPECTOR_HEADERS
     assert all(" " not in h and len(h) <= 8 for h in rag_view.INSPECTOR_HEADERS)  # short: never wrapped
     said = "Use <repo_name> & `<file_sep>` here:\n```\n<repo_name>\n```"
