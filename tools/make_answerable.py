@@ -17,11 +17,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import re
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,8 +32,9 @@ OUT = ROOT / "assets" / "datasets" / "samples" / "answerable-sentences"
 SEED = 5
 
 
-def rows_for(collection: str, owner: str, slug: str, qa: dict) -> list[dict]:
-    """One question's rows: each of the best POOL sentences RAG chat ranks for it, labelled."""
+def rows_for(collection: str, owner: str, slug: str, qa: dict, rng: random.Random | None = None) -> list[dict]:
+    """One question's rows: each of the best POOL sentences RAG chat ranks for it, labelled (`rng`: unused, the
+    signature tools/make_grounded_prose.make_split asks with)."""
     from services.rag import answer as rag
     from services.rag import answerable, reading
 
@@ -55,33 +54,12 @@ def rows_for(collection: str, owner: str, slug: str, qa: dict) -> list[dict]:
 
 
 def split_rows(sources: Path, qas: dict, name: str, slugs: list[str]) -> list[dict]:
-    from services.rag import answer as rag
-
-    groups = prose._groups(slugs) if name == "train" else {}
-    collections = {f"{name}-all": slugs} | {f"{name}-{g}": s for g, s in groups.items()}
-    rows = []
-    for collection, members in collections.items():
-        owner = f"answerable-{collection}"
-        rag.ingest(collection, [sources / "docs" / f"{s}.md" for s in members], owner)
-        for slug in members:
-            for qa in qas[slug]:
-                rows += rows_for(collection, owner, slug, qa)
-    random.Random(SEED).shuffle(rows)
-    return rows
+    """A split's rows, asked as tools/make_grounded_prose.py asks its questions, shuffled with SEED."""
+    return prose.make_split(sources, slugs, qas, name, random.Random(SEED), ask=rows_for)
 
 
 def write(sources: Path, out: Path) -> list[Path]:
-    qas = prose._load(sources)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    with tempfile.TemporaryDirectory() as tmp:
-        os.environ["PLAYGROUND_HOME"] = str(Path(tmp) / "home")
-        for name, slugs in prose.splits(qas).items():
-            rows = split_rows(sources, qas, name, slugs)
-            path = out / f"{name}.jsonl"
-            path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-            paths.append(path)
-    return paths
+    return prose.write(sources, out, rows_of=split_rows)
 
 
 def main(argv: list[str] | None = None) -> int:

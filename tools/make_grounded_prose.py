@@ -134,9 +134,12 @@ def _one(question: str, number: int, text: str, answer: str) -> dict:
     return {"messages": [*reading.prompt(question, number, text), {"role": "assistant", "content": answer}]}
 
 
-def make_split(sources: Path, slugs: list[str], qas: dict, name: str, rng: random.Random) -> list[dict]:
+def make_split(sources: Path, slugs: list[str], qas: dict, name: str, rng: random.Random, ask=None) -> list[dict]:
+    """A split's rows, shuffled: each question asked by `ask(collection, owner, slug, qa, rng)` (default: this
+    tool's own rows) among all the split's pages, and for the train split again among each group's."""
     from services.rag import answer as rag
 
+    ask = ask or (_ask_one if ONE_BY_ONE else _ask)
     groups = _groups(slugs) if name == "train" else {}
     collections = {f"{name}-all": slugs} | {f"{name}-{g}": s for g, s in groups.items()}
     rows = []
@@ -145,7 +148,7 @@ def make_split(sources: Path, slugs: list[str], qas: dict, name: str, rng: rando
         rag.ingest(collection, [sources / "docs" / f"{s}.md" for s in members], owner)
         for slug in members:
             for qa in qas[slug]:
-                rows += (_ask_one if ONE_BY_ONE else _ask)(collection, owner, slug, qa, rng)
+                rows += ask(collection, owner, slug, qa, rng)
     rng.shuffle(rows)
     return rows
 
@@ -166,14 +169,16 @@ def split_rows(sources: Path, qas: dict, name: str, slugs: list[str], seed: int 
     return rows
 
 
-def write(sources: Path, out: Path, seed: int = SEED) -> list[Path]:
+def write(sources: Path, out: Path, seed: int = SEED, rows_of=None) -> list[Path]:
+    """Each split's rows into out/<split>.jsonl: `rows_of(sources, qas, name, slugs)` (default: `split_rows`)."""
+    rows_of = rows_of or (lambda sources, qas, name, slugs: split_rows(sources, qas, name, slugs, seed))
     qas = _load(sources)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["PLAYGROUND_HOME"] = str(Path(tmp) / "home")
         for name, slugs in splits(qas, seed).items():
-            rows = split_rows(sources, qas, name, slugs, seed)
+            rows = rows_of(sources, qas, name, slugs)
             path = out / f"{name}.jsonl"
             path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
             paths.append(path)

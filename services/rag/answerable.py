@@ -56,7 +56,6 @@ def order(question: str, hits: list, ranked: list[tuple[float, int, int, str]], 
     if probabilities is None:
         return list(ranked)
     for (_, n, _, text), probability in zip(ranked, probabilities, strict=True):  # the retrieval inspector shows them
-        if isinstance(getattr(hits[n - 1], "answers", None), dict):
-            hits[n - 1].answers[text] = round(probability, 4)
+        hits[n - 1].answers[text] = round(probability, 4)
     positions = sorted(range(len(ranked)), key=lambda i: (-probabilities[i], i))
     return [ranked[i] for i in positions]

@@ -80,6 +80,9 @@ def test_order_follows_the_classifier_and_keeps_the_ranking_on_ties(monkeypatch)
     class Hit:
         heading = None
 
+        def __init__(self):
+            self.answers = {}
+
     ranked = [(0.9, 1, 0, "a"), (0.8, 1, 1, "b"), (0.7, 2, 0, "c"), (0.6, 2, 1, "d")]
     monkeypatch.setattr(answerable, "scores", lambda q, items, owner=None: [0.1, 0.7, 0.1, 0.9])
     assert [t for *_, t in answerable.order("q", [Hit(), Hit()], ranked)] == ["d", "b", "a", "c"]
